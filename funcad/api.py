@@ -1,0 +1,567 @@
+"""The transformations users call: make_jaxpr, jvp, linearize, vjp, grad, jacobians, vmap.
+
+Each function here takes pytrees, flattens them, runs an interpreter from
+``funcad.interpreters`` over a flat function, checks what the user gave, and unflattens the
+results. Nothing here knows about individual primitives.
+"""
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from funcad.core import (ShapedArray, Tracer, current_interpreter, get_aval, is_float,
+                         new_interpreter)
+from funcad.interpreters.batching import BatchInterpreter, BatchTracer, moveaxis, bdim_to
+from funcad.interpreters.jvp import JVPTracer, Zero, instantiate, jvp_flat
+from funcad.interpreters.partial_eval import PartialEvalInterpreter
+from funcad.interpreters.stage import trace_to_jaxpr
+from funcad.interpreters.transpose import UndefinedPrimal, backward_pass
+from funcad.ir import ClosedJaxpr, eval_jaxpr
+from funcad.tree_util import (broadcast_prefix, tree_flatten, tree_map, tree_structure,
+                              tree_unflatten)
+
+__all__ = ["make_jaxpr", "eval_shape", "ShapeDtypeStruct", "jvp", "linearize", "vjp",
+           "linear_transpose", "grad", "value_and_grad", "jacfwd", "jacrev", "jacobian",
+           "hessian", "vmap"]
+
+
+def _fun_name(fun) -> str:
+    return getattr(fun, "__name__", type(fun).__name__)
+
+
+def _as_value(x):
+    """A leaf as something funcad can hold: tracers and arrays stay, scalars become arrays."""
+    if isinstance(x, (Tracer, np.ndarray)):
+        get_aval(x)
+        return x
+    if isinstance(x, (list, tuple)):
+        raise TypeError("a list or tuple leaf cannot be an array here")
+    return np.asarray(x, get_aval(x).dtype)
+
+
+def _flatten_fun(fun, in_tree, store: dict):
+    """A flat version of ``fun``: flat inputs -> flat outputs, remembering the output tree."""
+    def flat(*leaves):
+        out = fun(*tree_unflatten(in_tree, leaves))
+        out_leaves, out_tree = tree_flatten(out)
+        store["out_tree"] = out_tree
+        return out_leaves
+    return flat
+
+
+# ---------------------------------------------------------------------------------------------
+# Staging
+
+class ShapeDtypeStruct(ShapedArray):
+    """The shape and dtype of an array, without its values."""
+    __slots__ = ()
+
+
+def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()):
+    """A function returning the :class:`~funcad.ir.ClosedJaxpr` that ``fun`` traces to.
+
+    >>> import funcad, funcad.numpy as fnp, numpy as np
+    >>> print(funcad.make_jaxpr(lambda x: fnp.sum(fnp.sin(x)))(np.ones(3)))
+    { lambda ; a:f64[3]. let
+        b:f64[3] = sin a
+        c:f64[] = reduce_sum[axes=(0,)] b
+      in (c,) }
+    """
+    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        dyn = [a for i, a in enumerate(args) if i not in static]
+
+        def call(*dyn_args):
+            it = iter(dyn_args)
+            full = [a if i in static else next(it) for i, a in enumerate(args)]
+            return fun(*full, **kwargs)
+
+        leaves, in_tree = tree_flatten(tuple(dyn))
+        avals = [_abstractify(x) for x in leaves]
+        store: dict = {}
+        return trace_to_jaxpr(_flatten_fun(call, in_tree, store), avals, "make_jaxpr")
+
+    return wrapped
+
+
+def _abstractify(x) -> ShapedArray:
+    if isinstance(x, ShapedArray):
+        return x
+    if hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, (np.ndarray,
+                                                                         np.generic, Tracer)):
+        from funcad.core import check_dtype
+        return ShapedArray(x.shape, check_dtype(x.dtype))
+    return get_aval(x)
+
+
+def eval_shape(fun: Callable, *args, **kwargs):
+    """Shapes and dtypes of ``fun(*args)`` as a pytree of :class:`ShapeDtypeStruct`, computed
+    by tracing, without evaluating anything. Arguments may be arrays or ShapeDtypeStructs."""
+    leaves, in_tree = tree_flatten(args)
+    avals = [_abstractify(x) for x in leaves]
+    store: dict = {}
+    closed = trace_to_jaxpr(_flatten_fun(lambda *a: fun(*a, **kwargs), in_tree, store), avals,
+                            "eval_shape")
+    outs = [ShapeDtypeStruct(a.shape, a.dtype) for a in
+            [o.aval for o in closed.jaxpr.outvars]]
+    return tree_unflatten(store["out_tree"], outs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward mode
+
+def _check_tangent(who, i, p, t):
+    pa, ta = get_aval(p), get_aval(t)
+    if pa.shape != ta.shape:
+        raise ValueError(f"{who}: the tangent for primal input {i} has shape {ta.shape}, but "
+                         f"the primal has shape {pa.shape}; they must be equal")
+    if is_float(pa.dtype) and ta.dtype != pa.dtype:
+        raise TypeError(f"{who}: the tangent for primal input {i} has dtype {ta.dtype}, but "
+                        f"the primal has dtype {pa.dtype}; they must be equal")
+
+
+def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = False):
+    """Forward-mode derivative: ``(fun(*primals), J(primals) @ tangents)``.
+
+    ``primals`` and ``tangents`` are tuples (or lists) of pytrees of the same structure.
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp: primals and tangents must be tuples or lists of arguments, "
+                        "e.g. jvp(f, (x,), (t,))")
+    p_leaves, p_tree = tree_flatten(tuple(primals))
+    t_leaves, t_tree = tree_flatten(tuple(tangents))
+    if p_tree != t_tree:
+        raise ValueError(f"jvp: primal and tangent arguments must have the same tree "
+                         f"structure; got {p_tree} and {t_tree}")
+    p_leaves = [_as_value(p) for p in p_leaves]
+    t_leaves = [_as_value(t) for t in t_leaves]
+    ts = []
+    for i, (p, t) in enumerate(zip(p_leaves, t_leaves)):
+        _check_tangent("jvp", i, p, t)
+        ts.append(t if is_float(get_aval(p).dtype) else Zero(get_aval(p)))
+    store: dict = {}
+    flat = _flatten_fun(_aux_wrap(fun, has_aux, store), p_tree, store)
+    outs, t_outs = jvp_flat(flat, p_leaves, ts)
+    out_tree = store["out_tree"]
+    t_outs = [instantiate(t) for t in t_outs]
+    if has_aux:
+        return (tree_unflatten(out_tree, outs), tree_unflatten(out_tree, t_outs), store["aux"])
+    return tree_unflatten(out_tree, outs), tree_unflatten(out_tree, t_outs)
+
+
+def _aux_wrap(fun, has_aux, store):
+    if not has_aux:
+        return fun
+
+    def f(*args):
+        out = fun(*args)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"has_aux=True requires {_fun_name(fun)} to return a pair "
+                            f"(output, aux); got {type(out).__name__}")
+        store["aux"] = out[1]
+        return out[0]
+    return f
+
+
+# ---------------------------------------------------------------------------------------------
+# Linearize and reverse mode
+
+def linearize_flat(fun, primals, name="linearize"):
+    """Returns (primals_out, linear ClosedJaxpr over the float inputs' tangents, float mask).
+
+    The jaxpr's inputs are the tangents of the inputs whose dtype is float (``mask``)."""
+    pe = PartialEvalInterpreter(current_interpreter(), name)
+    mask = [is_float(get_aval(p).dtype) for p in primals]
+    t_in = [pe.new_arg(get_aval(p)) for p, m in zip(primals, mask) if m]
+    it = iter(t_in)
+    tangents = [next(it) if m else Zero(get_aval(p)) for p, m in zip(primals, mask)]
+    with new_interpreter(pe):
+        outs, t_outs = jvp_flat(fun, primals, tangents, name)
+        t_outs = [instantiate(t) for t in t_outs]
+        lin = pe.finish(t_in, t_outs)
+    return outs, lin, mask
+
+
+def linearize(fun: Callable, *primals):
+    """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` evaluates the linear map
+    ``J(primals) @ tangents`` from a jaxpr, without re-running ``fun``."""
+    p_leaves, p_tree = tree_flatten(primals)
+    p_leaves = [_as_value(p) for p in p_leaves]
+    store: dict = {}
+    outs, lin, mask = linearize_flat(_flatten_fun(fun, p_tree, store), p_leaves)
+    out_tree = store["out_tree"]
+
+    def f_jvp(*tangents):
+        t_leaves, t_tree = tree_flatten(tangents)
+        if t_tree != p_tree:
+            raise ValueError(f"linearize: tangents must have the primals' structure "
+                             f"{p_tree}; got {t_tree}")
+        for i, (p, t) in enumerate(zip(p_leaves, t_leaves)):
+            _check_tangent("linearize", i, p, t)
+        t_outs = eval_jaxpr(lin.jaxpr, lin.consts, [t for t, m in zip(t_leaves, mask) if m])
+        return tree_unflatten(out_tree, t_outs)
+
+    f_jvp.jaxpr = lin
+    return tree_unflatten(out_tree, outs), f_jvp
+
+
+def _zeros_for(p):
+    a = get_aval(p)
+    from funcad import lax
+    return lax.full(a.shape, 0, a.dtype)
+
+
+def vjp(fun: Callable, *primals, has_aux: bool = False):
+    """``(fun(*primals), vjp_fn)``; ``vjp_fn(ct)`` returns one cotangent per primal.
+
+    With ``has_aux=True`` ``fun`` returns ``(out, aux)`` and vjp returns
+    ``(out, vjp_fn, aux)``.
+    """
+    p_leaves, p_tree = tree_flatten(primals)
+    p_leaves = [_as_value(p) for p in p_leaves]
+    store: dict = {}
+    flat = _flatten_fun(_aux_wrap(fun, has_aux, store), p_tree, store)
+    outs, lin, mask = linearize_flat(flat, p_leaves, "vjp")
+    out_tree = store["out_tree"]
+    out_avals = [get_aval(o) for o in outs]
+
+    def vjp_fn(ct):
+        ct_leaves, ct_tree = tree_flatten(ct)
+        if ct_tree != out_tree:
+            raise ValueError(f"vjp: the cotangent must have the structure of the output, "
+                             f"{out_tree}; got {ct_tree}")
+        cts = []
+        for i, (c, a) in enumerate(zip(ct_leaves, out_avals)):
+            c = _as_value(c)
+            ca = get_aval(c)
+            if ca.shape != a.shape or (is_float(a.dtype) and ca.dtype != a.dtype):
+                raise ValueError(f"vjp: cotangent {i} has shape {ca.shape} and dtype "
+                                 f"{ca.dtype}, but the output has shape {a.shape} and dtype "
+                                 f"{a.dtype}; they must match")
+            cts.append(c)
+        args = [UndefinedPrimal(v.aval) for v in lin.jaxpr.invars]
+        res = backward_pass(lin.jaxpr, lin.consts, args, cts)
+        it = iter(res)
+        cts_in = [instantiate(next(it)) if m else _zeros_for(p) for p, m in zip(p_leaves, mask)]
+        return tree_unflatten(p_tree, cts_in)
+
+    out = tree_unflatten(out_tree, outs)
+    if has_aux:
+        return out, vjp_fn, store["aux"]
+    return out, vjp_fn
+
+
+def linear_transpose(fun: Callable, *primals):
+    """The transpose of the linear function ``fun``, at inputs shaped like ``primals``."""
+    p_leaves, p_tree = tree_flatten(primals)
+    avals = [_abstractify(p) for p in p_leaves]
+    store: dict = {}
+    closed = trace_to_jaxpr(_flatten_fun(fun, p_tree, store), avals, "linear_transpose")
+    out_tree = store["out_tree"]
+
+    def transposed(ct):
+        ct_leaves, ct_tree = tree_flatten(ct)
+        if ct_tree != out_tree:
+            raise ValueError(f"linear_transpose: the cotangent must have the structure "
+                             f"{out_tree}; got {ct_tree}")
+        res = backward_pass(closed.jaxpr, closed.consts,
+                            [UndefinedPrimal(a) for a in avals], ct_leaves)
+        return tree_unflatten(p_tree, [instantiate(r) for r in res])
+
+    return transposed
+
+
+def _argnums_tuple(who, argnums, nargs):
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for a in nums:
+        if not isinstance(a, int) or not -nargs <= a < nargs:
+            raise ValueError(f"{who}: argnums {argnums} is out of range for a function called "
+                             f"with {nargs} positional argument(s)")
+    return tuple(a % nargs for a in nums)
+
+
+def _partial_args(fun, args, kwargs, argnums):
+    def f(*dyn):
+        full = list(args)
+        for i, a in zip(argnums, dyn):
+            full[i] = a
+        return fun(*full, **kwargs)
+    return f
+
+
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   allow_int: bool = False):
+    """A function returning ``(fun(*args), gradient)`` (``((value, aux), gradient)`` with
+    ``has_aux``). ``fun`` must return a real scalar."""
+    name = _fun_name(fun)
+
+    @functools.wraps(fun)
+    def vg(*args, **kwargs):
+        nums = _argnums_tuple("grad", argnums, len(args))
+        dyn = tuple(args[i] for i in nums)
+        for k, a in zip(nums, dyn):
+            for leaf in tree_flatten(a)[0]:
+                dt = get_aval(leaf).dtype
+                if not is_float(dt) and not allow_int:
+                    raise TypeError(
+                        f"grad requires real-valued (float) inputs; argument {k} of {name} "
+                        f"has dtype {dt}. Pass floats (for example x.astype(float)) or use "
+                        f"allow_int=True.")
+        out = vjp(_partial_args(fun, args, kwargs, nums), *dyn, has_aux=has_aux)
+        value, vjp_fn = out[0], out[1]
+        if isinstance(value, (tuple, list, dict)) or get_aval(value).shape != ():
+            shape = (get_aval(value).shape if not isinstance(value, (tuple, list, dict))
+                     else type(value).__name__)
+            raise TypeError(f"grad requires a scalar output; {name} returned shape {shape}. "
+                            f"Use jacrev or vjp for non-scalar outputs.")
+        if not is_float(get_aval(value).dtype):
+            raise TypeError(f"grad requires a float output; {name} returned dtype "
+                            f"{get_aval(value).dtype}")
+        one = np.ones((), get_aval(value).dtype)
+        g = vjp_fn(one)
+        g = g[0] if isinstance(argnums, int) else g
+        if has_aux:
+            return (value, out[2]), g
+        return value, g
+
+    return vg
+
+
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         allow_int: bool = False):
+    """The gradient of a scalar function, with respect to argument(s) ``argnums``.
+
+    >>> import funcad, funcad.numpy as fnp
+    >>> float(funcad.grad(fnp.sin)(0.0))
+    1.0
+    """
+    vg = value_and_grad(fun, argnums, has_aux, allow_int)
+
+    @functools.wraps(fun)
+    def g(*args, **kwargs):
+        (v, g_) = vg(*args, **kwargs)
+        if has_aux:
+            return g_, v[1]
+        return g_
+
+    return g
+
+
+# ---------------------------------------------------------------------------------------------
+# vmap
+
+def _check_axis(who, axis, ndim, what):
+    if axis is None:
+        return None
+    if not isinstance(axis, int):
+        raise TypeError(f"{who}: axes must be ints or None, got {axis!r} for {what}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{who}: axis {axis} is out of range for {what}, which has rank "
+                         f"{ndim}")
+    return axis % ndim
+
+
+def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
+    """Vectorise ``fun`` over an axis of its inputs.
+
+    ``in_axes`` is an int, None, or a tuple with one entry per positional argument, each a
+    pytree prefix of that argument (ints or None). ``out_axes`` likewise for the output.
+    Keyword arguments are mapped over axis 0.
+    """
+    name = _fun_name(fun)
+    if isinstance(in_axes, list):
+        in_axes = tuple(in_axes)
+
+    @functools.wraps(fun)
+    def batched(*args, **kwargs):
+        if isinstance(in_axes, tuple) and len(in_axes) != len(args):
+            raise ValueError(f"vmap({name}): in_axes has {len(in_axes)} entries but the "
+                             f"function was called with {len(args)} positional arguments")
+        leaves, in_tree = tree_flatten((args, kwargs))
+        try:
+            if isinstance(in_axes, tuple):
+                axes = broadcast_prefix((in_axes, 0), (args, kwargs))
+            else:
+                axes = broadcast_prefix(((in_axes,) * len(args), 0), (args, kwargs))
+        except ValueError as e:
+            raise ValueError(f"vmap({name}): in_axes {in_axes!r} does not match the structure "
+                             f"of the arguments: {e}") from None
+        leaves = [_as_value(x) if a is not None else x for x, a in zip(leaves, axes)]
+        sizes = []
+        for i, (x, a) in enumerate(zip(leaves, axes)):
+            if a is None:
+                continue
+            nd = get_aval(x).ndim
+            if nd == 0:
+                raise ValueError(f"vmap({name}): in_axes {a} given for a scalar (rank-0) "
+                                 f"argument leaf {i}; use None for unbatched scalars")
+            ax = _check_axis(f"vmap({name})", a, nd, f"argument leaf {i}")
+            sizes.append((i, ax, get_aval(x).shape[ax]))
+        if not sizes and axis_size is None:
+            raise ValueError(f"vmap({name}): no argument is mapped (all in_axes are None); "
+                             f"pass axis_size=...")
+        size = axis_size if axis_size is not None else sizes[0][2]
+        if any(s != size for _, _, s in sizes):
+            desc = ", ".join(f"argument leaf {i} has size {s} on axis {ax}"
+                             for i, ax, s in sizes)
+            raise ValueError(f"vmap({name}) got inconsistent sizes for the mapped axis: "
+                             f"{desc}")
+        interp = BatchInterpreter(current_interpreter(), size, "vmap")
+        ins = [x if a is None else BatchTracer(interp, x, a % get_aval(x).ndim)
+               for x, a in zip(leaves, axes)]
+        with new_interpreter(interp):
+            a2, k2 = tree_unflatten(in_tree, ins)
+            out = fun(*a2, **k2)
+            out_leaves, out_tree = tree_flatten(out)
+            try:
+                oaxes = broadcast_prefix(out_axes, out)
+            except ValueError as e:
+                raise ValueError(f"vmap({name}): out_axes {out_axes!r} does not match the "
+                                 f"structure of the output: {e}") from None
+            results = []
+            for j, (o, oa) in enumerate(zip(out_leaves, oaxes)):
+                v, d = interp.lift(o)
+                if oa is None:
+                    if d is not None:
+                        raise ValueError(f"vmap({name}): output leaf {j} depends on the mapped "
+                                         f"axis but out_axes is None for it")
+                    results.append(v)
+                    continue
+                nd = get_aval(v).ndim + (1 if d is None else 0)
+                oa = _check_axis(f"vmap({name})", oa, nd, f"output leaf {j}")
+                with new_interpreter_prev(interp):
+                    results.append(bdim_to(_as_value(v), d, oa, size))
+        return tree_unflatten(out_tree, results)
+
+    return batched
+
+
+class new_interpreter_prev:
+    """Run a block under the interpreter below ``interp`` (to post-process its values)."""
+
+    def __init__(self, interp):
+        from funcad.core import set_interpreter
+        self.cm = set_interpreter(interp.prev)
+
+    def __enter__(self):
+        return self.cm.__enter__()
+
+    def __exit__(self, *exc):
+        return self.cm.__exit__(*exc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Jacobians
+
+def _std_basis(leaves):
+    """Rows of the identity, split per leaf: leaf i gets an array (N,) + shape_i."""
+    sizes = [int(np.prod(get_aval(x).shape)) for x in leaves]
+    n = sum(sizes)
+    dts = [get_aval(x).dtype for x in leaves]
+    dt = np.result_type(*dts) if dts else np.float64
+    eye = np.eye(n, dtype=dt)
+    out, start = [], 0
+    for x, s, d in zip(leaves, sizes, dts):
+        out.append(eye[:, start:start + s].reshape((n,) + get_aval(x).shape).astype(d))
+        start += s
+    return out, sizes
+
+
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """Jacobian by forward mode: one batched jvp over the input basis (vmap of jvp)."""
+
+    def jac(*args, **kwargs):
+        nums = _argnums_tuple("jacfwd", argnums, len(args))
+        dyn = tuple(args[i] for i in nums)
+        f = _partial_args(fun, args, kwargs, nums)
+        d_leaves, d_tree = tree_flatten(dyn)
+        d_leaves = [_as_value(x) for x in d_leaves]
+        for leaf in d_leaves:
+            if not is_float(get_aval(leaf).dtype):
+                raise TypeError(f"jacfwd requires float inputs; got dtype {get_aval(leaf).dtype}")
+        basis, sizes = _std_basis(d_leaves)
+        store: dict = {}
+
+        def push(*t_leaves):
+            primals = tree_unflatten(d_tree, d_leaves)
+            tangents = tree_unflatten(d_tree, list(t_leaves))
+            res = jvp(f, primals, tangents, has_aux=has_aux)
+            if has_aux:
+                store["aux"] = res[2]
+            return res[0], res[1]
+
+        y, jt = vmap(push, in_axes=0, out_axes=(None, 0))(*basis)
+        y_leaves, y_tree = tree_flatten(y)
+        jt_leaves = tree_flatten(jt)[0]
+        per_out = []
+        for yl, j in zip(y_leaves, jt_leaves):
+            ya = get_aval(yl)
+            # j: (N,) + y.shape  ->  y.shape + x_i.shape for each input leaf i
+            j = np.moveaxis(np.asarray(j), 0, -1) if not isinstance(j, Tracer) else \
+                _fnp().moveaxis(j, 0, -1)
+            parts, start = [], 0
+            for x, s in zip(d_leaves, sizes):
+                part = j[..., start:start + s]
+                parts.append(part.reshape(ya.shape + get_aval(x).shape))
+                start += s
+            per_out.append(tree_unflatten(d_tree, parts))
+        if isinstance(argnums, int):
+            per_out = [p[0] for p in per_out]
+        out = tree_unflatten(y_tree, per_out)
+        return (out, store["aux"]) if has_aux else out
+
+    return jac
+
+
+def _fnp():
+    from funcad import numpy as fnp
+    return fnp
+
+
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """Jacobian by reverse mode: one batched vjp over the output basis (vmap of vjp)."""
+
+    def jac(*args, **kwargs):
+        nums = _argnums_tuple("jacrev", argnums, len(args))
+        dyn = tuple(args[i] for i in nums)
+        f = _partial_args(fun, args, kwargs, nums)
+        res = vjp(f, *dyn, has_aux=has_aux)
+        y, vjp_fn = res[0], res[1]
+        y_leaves, y_tree = tree_flatten(y)
+        y_leaves = [_as_value(v) for v in y_leaves]
+        for leaf in y_leaves:
+            if not is_float(get_aval(leaf).dtype):
+                raise TypeError(f"jacrev requires float outputs; got dtype "
+                                f"{get_aval(leaf).dtype}")
+        basis, sizes = _std_basis(y_leaves)
+
+        def pull(*ct_leaves):
+            return vjp_fn(tree_unflatten(y_tree, list(ct_leaves)))
+
+        cts = vmap(pull)(*basis)  # tuple over dyn args, each (N,) + x.shape
+        ct_leaves, ct_tree = tree_flatten(cts)
+        per_out, start = [], 0
+        for yl, s in zip(y_leaves, sizes):
+            ya = get_aval(yl)
+            parts = [c[start:start + s].reshape(ya.shape + get_aval(c).shape[1:])
+                     for c in ct_leaves]
+            tree = tree_unflatten(ct_tree, parts)
+            per_out.append(tree[0] if isinstance(argnums, int) else tree)
+            start += s
+        out = tree_unflatten(y_tree, per_out)
+        return (out, res[2]) if has_aux else out
+
+    return jac
+
+
+jacobian = jacrev
+
+
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """The Hessian, as forward-over-reverse: ``jacfwd(jacrev(fun))``."""
+    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)

@@ -1,0 +1,1 @@
+"""Code generation: Jaxpr -> Python source with explicit loops -> Numba-compiled callable."""

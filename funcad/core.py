@@ -1,0 +1,510 @@
+"""The kernel of funcad: abstract values, primitives, interpreters and tracers.
+
+Every operation funcad knows is a :class:`Primitive`. Calling ``prim.bind(*args, **params)``
+hands the operation to the *current interpreter*, the one piece of mutable state in funcad.
+Outside any transformation that is the eval interpreter, which runs the primitive's NumPy
+``impl``. Each transformation (jvp, partial evaluation, batching, staging) installs its own
+interpreter with :func:`set_interpreter`; that interpreter wraps its values in :class:`Tracer`
+objects, and answers each ``bind`` by running a rule of the primitive *under the interpreter it
+was created on top of* (its ``prev``). Because rules are themselves written with ``bind``,
+interpreters nest, and every composition of transformations works without special cases.
+"""
+from __future__ import annotations
+
+import itertools
+import operator
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# Dtypes and abstract values
+
+SUPPORTED_DTYPES = tuple(np.dtype(d) for d in ("float64", "float32", "int64", "int32", "bool"))
+_SUPPORTED = frozenset(SUPPORTED_DTYPES)
+float64 = np.dtype("float64")
+float32 = np.dtype("float32")
+int64 = np.dtype("int64")
+int32 = np.dtype("int32")
+bool_ = np.dtype("bool")
+
+_SHORT = {"float64": "f64", "float32": "f32", "int64": "i64", "int32": "i32", "bool": "bool"}
+
+
+def is_float(dtype) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+def check_dtype(dtype, who: str = "funcad") -> np.dtype:
+    """Return ``np.dtype(dtype)`` or raise a TypeError saying which dtypes funcad supports."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"{who}: {dtype!r} is not a dtype") from e
+    if dt in _SUPPORTED:
+        return dt
+    # NumPy platform aliases (e.g. intc/longlong) compare equal to one of ours.
+    for s in SUPPORTED_DTYPES:
+        if dt == s:
+            return s
+    raise TypeError(
+        f"{who}: unsupported dtype {dt}. funcad supports float64, float32, int64, int32 and "
+        f"bool; convert with .astype(...) first.")
+
+
+class ShapedArray:
+    """The abstract value of an array: its shape and dtype, nothing else."""
+    __slots__ = ("shape", "dtype", "_hash")
+
+    def __init__(self, shape: Sequence[int], dtype):
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+        self._hash = hash((self.shape, self.dtype))
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
+
+    def update(self, shape=None, dtype=None) -> "ShapedArray":
+        return ShapedArray(self.shape if shape is None else shape,
+                           self.dtype if dtype is None else dtype)
+
+    def str_short(self) -> str:
+        return f"{_SHORT.get(self.dtype.name, self.dtype.name)}[{','.join(map(str, self.shape))}]"
+
+    def __eq__(self, other):
+        return (isinstance(other, ShapedArray) and self.shape == other.shape
+                and self.dtype == other.dtype)
+
+    def __hash__(self):
+        return self._hash
+
+    def __repr__(self):
+        return f"ShapedArray({self.str_short()})"
+
+
+_PY_SCALAR_DTYPES = {bool: bool_, int: int64, float: float64}
+
+
+def get_aval(x) -> ShapedArray:
+    """Abstract value of a tracer, array or scalar; TypeError for what funcad cannot hold."""
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, (np.ndarray, np.generic)):
+        return ShapedArray(x.shape, check_dtype(x.dtype))
+    t = type(x)
+    if t in _PY_SCALAR_DTYPES:
+        return ShapedArray((), _PY_SCALAR_DTYPES[t])
+    if isinstance(x, (bool, int, float)):  # subclasses such as IntEnum
+        return ShapedArray((), _PY_SCALAR_DTYPES[int if not isinstance(x, float) else float])
+    if isinstance(x, complex):
+        raise TypeError("funcad: complex numbers are not supported yet; got a complex value.")
+    raise TypeError(f"funcad: value of type {type(x).__name__} is not a valid array; "
+                    f"use a NumPy array or a Python scalar.")
+
+
+def to_array(x) -> np.ndarray:
+    """A concrete value as a NumPy array of a supported dtype."""
+    if isinstance(x, np.ndarray):
+        check_dtype(x.dtype)
+        return x
+    aval = get_aval(x)
+    return np.asarray(x, aval.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+class ConcretizationError(TypeError):
+    """A traced value was needed as a concrete Python value."""
+
+
+class TracerBoolConversionError(ConcretizationError):
+    pass
+
+
+class TracerIntegerConversionError(ConcretizationError):
+    pass
+
+
+class TracerArrayConversionError(ConcretizationError):
+    pass
+
+
+class UnexpectedTracerError(Exception):
+    """A tracer was used after the transformation that made it had ended."""
+
+
+def _concretization_message(what: str, tracer: "Tracer") -> str:
+    return (f"{what} of a traced value with shape {tracer.aval.str_short()} under "
+            f"`{tracer._interp.name}`: its value is not known while tracing. Use lax.cond or "
+            f"lax.select for branches, lax.while_loop/lax.fori_loop for loops, or mark the "
+            f"argument with static_argnums / static_argnames if it is a Python constant.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Primitives
+
+primitives: dict[str, "Primitive"] = {}
+
+
+class Primitive:
+    """One operation and all of its rules, declared together.
+
+    impl            NumPy evaluation: ``impl(*arrays, **params)``.
+    abstract_eval   ``abstract_eval(*avals, **params) -> aval`` (a list if multiple_results).
+    jvp             ``jvp(primals, tangents, **params) -> (primal_out, tangent_out)``; tangents
+                    may be ``Zero``. Written in funcad ops so it is differentiable again.
+    linear          The primitive is linear in the inputs listed by ``linear_args`` (all by
+                    default); its jvp is derived, and ``transpose`` must be given.
+    transpose       ``transpose(ct, *args, **params) -> list of cts`` where linear inputs are
+                    ``UndefinedPrimal`` and the others are values; None for non-linear inputs.
+    batch           ``batch(args, dims, **params) -> (out, out_dim)`` (lists if multiple).
+    partial_eval    Higher-order primitives only: split into known and unknown work.
+    lower           Code-generator rule (see funcad/codegen/lower.py).
+    domain          Per-argument input ranges for the generated tests, e.g. ``((0.1, 10),)``.
+    test_dtypes     Dtypes the generic tests draw inputs with.
+    xfail           ``{check_name: reason}`` for known gaps; tests mark them visibly.
+    """
+
+    def __init__(self, name: str, *, impl=None, abstract_eval=None, jvp=None, transpose=None,
+                 batch=None, partial_eval=None, lower=None, linear=False, linear_args=None,
+                 multiple_results=False, domain=None, test_dtypes=None, xfail=None,
+                 register=True, **extra):
+        self.name = name
+        self.impl = impl
+        self.abstract_eval = abstract_eval
+        self.jvp = jvp
+        self.transpose = transpose
+        self.batch = batch
+        self.partial_eval = partial_eval
+        self.lower = lower
+        self.linear = linear
+        self.linear_args = linear_args
+        self.multiple_results = multiple_results
+        self.domain = domain
+        self.test_dtypes = test_dtypes
+        self.xfail = dict(xfail or {})
+        self.__dict__.update(extra)
+        if register:
+            if name in primitives:
+                raise ValueError(f"primitive {name!r} is declared twice")
+            primitives[name] = self
+
+    def bind(self, *args, **params):
+        return _current.interpret(self, args, params)
+
+    def __repr__(self):
+        return self.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Interpreters and the one piece of mutable state
+
+class Interpreter:
+    """Base of all interpreters. ``interpret(prim, args, params)`` answers one bind."""
+    name = "eval"
+    alive = True
+
+    def interpret(self, prim: Primitive, args, params):
+        raise NotImplementedError
+
+
+class EvalInterpreter(Interpreter):
+    """The bottom interpreter: runs ``impl`` on NumPy arrays."""
+    name = "eval"
+
+    def interpret(self, prim, args, params):
+        for a in args:
+            if isinstance(a, Tracer):
+                raise_leaked(a)
+        if prim.impl is None:
+            raise NotImplementedError(f"primitive {prim.name} has no eval rule (impl)")
+        return prim.impl(*args, **params)
+
+
+def raise_leaked(t: "Tracer"):
+    raise UnexpectedTracerError(
+        f"A tracer from `{t._interp.name}` (shape {t.aval.str_short()}) was used after that "
+        f"transformation ended. It escaped, for example through a global, a closure or a "
+        f"list outside the function. Return the value from the transformed function instead.")
+
+
+eval_interpreter = EvalInterpreter()
+_current: Interpreter = eval_interpreter
+
+
+def current_interpreter() -> Interpreter:
+    return _current
+
+
+class set_interpreter:
+    """Context manager that makes ``interp`` current for the duration of a block."""
+    __slots__ = ("interp", "prev")
+
+    def __init__(self, interp: Interpreter):
+        self.interp = interp
+
+    def __enter__(self):
+        global _current
+        self.prev = _current
+        _current = self.interp
+        return self.interp
+
+    def __exit__(self, *exc):
+        global _current
+        _current = self.prev
+
+
+class new_interpreter(set_interpreter):
+    """Like set_interpreter, and marks the interpreter dead when the block ends, so tracers
+    that escape are caught the next time they are used."""
+
+    def __exit__(self, *exc):
+        global _current
+        _current = self.prev
+        self.interp.alive = False
+
+
+def bind_with(interp: Interpreter, prim: Primitive, *args, **params):
+    """Bind ``prim`` while ``interp`` is current (used by interpreters to reach their prev)."""
+    global _current
+    saved = _current
+    _current = interp
+    try:
+        return prim.bind(*args, **params)
+    finally:
+        _current = saved
+
+
+def run_with(interp: Interpreter, fn: Callable, *args, **kwargs):
+    global _current
+    saved = _current
+    _current = interp
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _current = saved
+
+
+def is_eager() -> bool:
+    """True when no transformation is active (the eval interpreter is current)."""
+    return _current is eval_interpreter
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracers
+
+def _fnp():
+    from funcad import numpy as fnp  # late import: funcad.numpy builds on this module
+    return fnp
+
+
+class Tracer:
+    """A value owned by an interpreter. Subclasses define ``aval``.
+
+    Tracers behave like arrays: operators and methods route through ``funcad.numpy`` so that
+    whatever the current interpreter is sees the operation.
+    """
+    __slots__ = ("_interp",)
+    __array_priority__ = 1000
+    __array_ufunc__ = None  # make `ndarray + tracer` defer to Tracer.__radd__
+
+    @property
+    def aval(self) -> ShapedArray:
+        raise NotImplementedError
+
+    shape = property(lambda self: self.aval.shape)
+    dtype = property(lambda self: self.aval.dtype)
+    ndim = property(lambda self: self.aval.ndim)
+    size = property(lambda self: self.aval.size)
+    T = property(lambda self: _fnp().transpose(self))
+
+    def concrete_value(self):
+        """The concrete value behind this tracer, or None when it is abstract."""
+        return None
+
+    def _concrete(self, what: str, err):
+        v = self.concrete_value()
+        if v is None:
+            raise err(_concretization_message(what, self))
+        return v
+
+    def __bool__(self):
+        return bool(self._concrete("Python `bool()` (an `if`, `while`, `and`/`or`)",
+                                   TracerBoolConversionError))
+
+    def __int__(self):
+        return int(self._concrete("Python `int()`", TracerIntegerConversionError))
+
+    def __float__(self):
+        return float(self._concrete("Python `float()`", ConcretizationError))
+
+    def __index__(self):
+        v = self._concrete("Use as a Python index (`__index__`)", TracerIntegerConversionError)
+        return operator.index(v)
+
+    def __array__(self, dtype=None, copy=None):
+        v = self.concrete_value()
+        if v is None:
+            raise TracerArrayConversionError(
+                f"Conversion of a traced value ({self.aval.str_short()} under "
+                f"`{self._interp.name}`) to a NumPy array: NumPy functions cannot see traced "
+                f"values. Use funcad.numpy (import funcad.numpy as fnp) instead of numpy "
+                f"inside transformed functions.")
+        return np.asarray(v, dtype)
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of unsized object (a 0-d traced array)")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __hash__(self):
+        raise TypeError(f"unhashable type: traced array ({self.aval.str_short()}). A traced "
+                        f"value cannot be a static argument or a dict key.")
+
+    def __repr__(self):
+        v = self.concrete_value()
+        extra = "" if v is None else f" with value {np.asarray(v)!r}"
+        return f"Traced<{self.aval.str_short()}>{extra} under {self._interp.name}"
+
+    # operators -----------------------------------------------------------------------------
+    def __neg__(self): return _fnp().negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _fnp().abs(self)
+    def __invert__(self): return _fnp().invert(self)
+    def __add__(self, o): return _fnp().add(self, o)
+    def __radd__(self, o): return _fnp().add(o, self)
+    def __sub__(self, o): return _fnp().subtract(self, o)
+    def __rsub__(self, o): return _fnp().subtract(o, self)
+    def __mul__(self, o): return _fnp().multiply(self, o)
+    def __rmul__(self, o): return _fnp().multiply(o, self)
+    def __truediv__(self, o): return _fnp().true_divide(self, o)
+    def __rtruediv__(self, o): return _fnp().true_divide(o, self)
+    def __floordiv__(self, o): return _fnp().floor_divide(self, o)
+    def __rfloordiv__(self, o): return _fnp().floor_divide(o, self)
+    def __mod__(self, o): return _fnp().remainder(self, o)
+    def __rmod__(self, o): return _fnp().remainder(o, self)
+    def __pow__(self, o): return _fnp().power(self, o)
+    def __rpow__(self, o): return _fnp().power(o, self)
+    def __matmul__(self, o): return _fnp().matmul(self, o)
+    def __rmatmul__(self, o): return _fnp().matmul(o, self)
+    def __and__(self, o): return _fnp().bitwise_and(self, o)
+    def __rand__(self, o): return _fnp().bitwise_and(o, self)
+    def __or__(self, o): return _fnp().bitwise_or(self, o)
+    def __ror__(self, o): return _fnp().bitwise_or(o, self)
+    def __xor__(self, o): return _fnp().bitwise_xor(self, o)
+    def __rxor__(self, o): return _fnp().bitwise_xor(o, self)
+    def __eq__(self, o): return _fnp().equal(self, o)
+    def __ne__(self, o): return _fnp().not_equal(self, o)
+    def __lt__(self, o): return _fnp().less(self, o)
+    def __le__(self, o): return _fnp().less_equal(self, o)
+    def __gt__(self, o): return _fnp().greater(self, o)
+    def __ge__(self, o): return _fnp().greater_equal(self, o)
+    def __getitem__(self, idx): return _fnp()._getitem(self, idx)
+
+    # methods -------------------------------------------------------------------------------
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _fnp().reshape(self, shape, order=order)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _fnp().transpose(self, axes or None)
+
+    def sum(self, axis=None, dtype=None, keepdims=False):
+        return _fnp().sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def prod(self, axis=None, dtype=None, keepdims=False):
+        return _fnp().prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, keepdims=False):
+        return _fnp().mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return _fnp().var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return _fnp().std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _fnp().max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return _fnp().min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return _fnp().argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return _fnp().argmin(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis=None):
+        return _fnp().cumsum(self, axis=axis)
+
+    def all(self, axis=None, keepdims=False):
+        return _fnp().all(self, axis=axis, keepdims=keepdims)
+
+    def any(self, axis=None, keepdims=False):
+        return _fnp().any(self, axis=axis, keepdims=keepdims)
+
+    def astype(self, dtype):
+        return _fnp().asarray(self, dtype=dtype)
+
+    def squeeze(self, axis=None):
+        return _fnp().squeeze(self, axis=axis)
+
+    def ravel(self):
+        return _fnp().ravel(self)
+
+    flatten = ravel
+
+    def dot(self, other):
+        return _fnp().dot(self, other)
+
+    def clip(self, min=None, max=None):
+        return _fnp().clip(self, min, max)
+
+    def swapaxes(self, a, b):
+        return _fnp().swapaxes(self, a, b)
+
+    def item(self):
+        return self._concrete("Python `.item()`", ConcretizationError).item()
+
+    def tolist(self):
+        return np.asarray(self._concrete("`.tolist()`", ConcretizationError)).tolist()
+
+    @property
+    def at(self):
+        return _fnp()._IndexUpdateHelper(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small shared helpers
+
+def unzip2(pairs):
+    a, b = [], []
+    for x, y in pairs:
+        a.append(x)
+        b.append(y)
+    return a, b
+
+
+_counter = itertools.count()
+
+
+def fresh_id() -> int:
+    return next(_counter)
+
+
+def canonicalize_axis(axis: int, ndim: int, who: str = "funcad") -> int:
+    a = operator.index(axis)
+    if not -ndim <= a < ndim:
+        raise ValueError(f"{who}: axis {axis} is out of bounds for an array of rank {ndim}")
+    return a % ndim

@@ -1,0 +1,108 @@
+"""Batching (vmap): values carry an extra axis, and each primitive knows how to act on it.
+
+A :class:`BatchTracer` is a value ``val`` of the interpreter below with a batch dimension
+``bdim`` (an int), or ``None`` for values that are the same for every batch member. For each
+bind the primitive's ``batch`` rule receives the values and their ``bdim`` and returns the
+batched result and where its batch axis is. Unbatched operands stay unbatched: rules move or
+broadcast only what they must.
+"""
+from __future__ import annotations
+
+from funcad.core import (Interpreter, Tracer, bind_with, get_aval, raise_leaked, run_with)
+
+not_mapped = None
+
+
+class BatchTracer(Tracer):
+    __slots__ = ("val", "bdim")
+
+    def __init__(self, interp, val, bdim):
+        self._interp = interp
+        self.val = val
+        self.bdim = bdim
+
+    @property
+    def aval(self):
+        a = get_aval(self.val)
+        if self.bdim is None:
+            return a
+        shape = a.shape[:self.bdim] + a.shape[self.bdim + 1:]
+        return a.update(shape=shape)
+
+
+class BatchInterpreter(Interpreter):
+    def __init__(self, prev: Interpreter, axis_size: int, name: str = "vmap"):
+        self.prev = prev
+        self.axis_size = axis_size
+        self.name = name
+        self.alive = True
+
+    def lift(self, x):
+        if type(x) is BatchTracer and x._interp is self:
+            return x.val, x.bdim
+        if isinstance(x, Tracer) and not x._interp.alive:
+            raise_leaked(x)
+        return x, None
+
+    def pure(self, val, bdim):
+        return val if bdim is None else BatchTracer(self, val, bdim)
+
+    def interpret(self, prim, args, params):
+        vals, dims = [], []
+        batched = False
+        for x in args:
+            v, d = self.lift(x)
+            vals.append(v)
+            dims.append(d)
+            batched = batched or d is not None
+        if not batched:
+            return bind_with(self.prev, prim, *vals, **params)
+        rule = prim.batch
+        if rule is None:
+            raise NotImplementedError(f"Batching rule for primitive '{prim.name}' is not "
+                                      f"implemented (needed by {self.name}).")
+        if getattr(rule, "needs_size", False):
+            params = dict(params, axis_size=self.axis_size)
+        out, out_dim = run_with(self.prev, rule, vals, dims, **params)
+        if prim.multiple_results:
+            return [self.pure(v, d) for v, d in zip(out, out_dim)]
+        return self.pure(out, out_dim)
+
+
+def needs_axis_size(rule):
+    """Mark a batch rule that needs the batch size (it receives ``axis_size=...``)."""
+    rule.needs_size = True
+    return rule
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for batch rules (they run under the interpreter below, on plain values)
+
+def moveaxis(x, src, dst):
+    """Move axis ``src`` of ``x`` to ``dst`` (both non-negative), with the transpose primitive."""
+    from funcad import lax
+    nd = get_aval(x).ndim
+    if src == dst:
+        return x
+    perm = [i for i in range(nd) if i != src]
+    perm.insert(dst, src)
+    return lax.transpose(x, tuple(perm))
+
+
+def bdim_to_front(x, bdim, size):
+    """``x`` with its batch axis first; an unbatched ``x`` is broadcast to ``size``."""
+    from funcad import lax
+    if bdim is None:
+        a = get_aval(x)
+        return lax.broadcast_in_dim(x, (size,) + a.shape, tuple(range(1, a.ndim + 1)))
+    return moveaxis(x, bdim, 0)
+
+
+def bdim_to(x, bdim, dst, size):
+    from funcad import lax
+    if bdim is None:
+        a = get_aval(x)
+        shape = a.shape[:dst] + (size,) + a.shape[dst:]
+        dims = tuple(i if i < dst else i + 1 for i in range(a.ndim))
+        return lax.broadcast_in_dim(x, shape, dims)
+    return moveaxis(x, bdim, dst)

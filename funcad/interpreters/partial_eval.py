@@ -1,0 +1,75 @@
+"""Partial evaluation: run what is known now, stage what is not yet known as a jaxpr.
+
+A :class:`PartialEvalInterpreter` owns *unknown* values (staged variables). A bind whose
+inputs are all known goes straight to the interpreter below; a bind that touches an unknown
+value is recorded as an equation, with the known inputs captured as constants (residuals).
+
+``linearize`` is jvp under partial evaluation with the tangents unknown: the primal
+computation runs now, and the tangent computation, which is linear in the tangents, becomes
+a linear jaxpr whose constants are the residuals. Transposing that jaxpr gives the vjp.
+
+Higher-order primitives (jit, control flow) have their own ``partial_eval`` rule that splits
+their inner jaxpr into a known and an unknown part (see :func:`partial_eval_jaxpr`).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from funcad.core import ShapedArray, Tracer, bind_with, current_interpreter, new_interpreter
+from funcad.interpreters.stage import StagingInterpreter, StagingTracer
+from funcad.ir import ClosedJaxpr, eval_jaxpr
+
+
+class PartialEvalInterpreter(StagingInterpreter):
+    def __init__(self, prev, name: str = "linearize"):
+        super().__init__(name)
+        self.prev = prev
+
+    def is_unknown(self, x) -> bool:
+        return type(x) is StagingTracer and x._interp is self
+
+    def interpret(self, prim, args, params):
+        for x in args:
+            if type(x) is StagingTracer and x._interp is self:
+                break
+        else:
+            return bind_with(self.prev, prim, *args, **params)
+        if prim.partial_eval is not None:
+            return prim.partial_eval(self, args, params)
+        return self.stage(prim, args, params)
+
+
+def partial_eval_jaxpr(closed: ClosedJaxpr, unknowns: Sequence[bool], name="partial_eval"):
+    """Split ``closed`` given which inputs are unknown.
+
+    Returns ``(known, unknown, out_unknowns, num_res)``: ``known`` takes the known inputs and
+    returns the known outputs followed by residuals; ``unknown`` takes the residuals followed
+    by the unknown inputs and returns the unknown outputs. Both are ClosedJaxprs.
+    """
+    from funcad.interpreters.stage import trace_to_jaxpr
+    in_avals = closed.in_avals
+    known_avals = [a for a, u in zip(in_avals, unknowns) if not u]
+    result = {}
+
+    def known_fun(*known_args):
+        pe = PartialEvalInterpreter(current_interpreter(), name)
+        it = iter(known_args)
+        args = [pe.new_arg(a) if u else next(it) for a, u in zip(in_avals, unknowns)]
+        with new_interpreter(pe):
+            outs = eval_jaxpr(closed.jaxpr, closed.consts, args)
+        out_unknowns = [pe.is_unknown(o) for o in outs]
+        unknown_in = [a for a, u in zip(args, unknowns) if u]
+        # The unknown jaxpr closes over known values: those become residuals.
+        unknown_closed = pe.finish(unknown_in, [o for o, u in zip(outs, out_unknowns) if u])
+        result.update(out_unknowns=out_unknowns, unknown=unknown_closed)
+        known_outs = [o for o, u in zip(outs, out_unknowns) if not u]
+        return known_outs + list(unknown_closed.consts)
+
+    known = trace_to_jaxpr(known_fun, known_avals, name)
+    unknown_closed = result["unknown"]
+    num_res = len(unknown_closed.consts)
+    # Turn the residual constants of the unknown jaxpr into leading inputs.
+    uj = unknown_closed.jaxpr
+    from funcad.ir import Jaxpr
+    unknown = ClosedJaxpr(Jaxpr([], uj.constvars + uj.invars, uj.eqns, uj.outvars), [])
+    return known, unknown, result["out_unknowns"], num_res

@@ -1,0 +1,134 @@
+"""Staging: record the primitives a function binds as a jaxpr instead of running them.
+
+The staging interpreter's tracers stand for :class:`~funcad.ir.Var` objects. Values it does
+not own (NumPy arrays, tracers of enclosing transformations) become constvars of the jaxpr,
+scalars become literals. :func:`trace_to_jaxpr` is the one entry point that every other
+piece uses to turn a function into IR: ``make_jaxpr``, ``jit``, and the rules of higher-order
+primitives that transform an inner jaxpr (they trace "run this interpreter over that jaxpr").
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from funcad.core import (Interpreter, ShapedArray, Tracer, get_aval, new_interpreter,
+                         raise_leaked)
+from funcad.ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var
+
+
+class StagingTracer(Tracer):
+    __slots__ = ("var",)
+
+    def __init__(self, interp, var: Var):
+        self._interp = interp
+        self.var = var
+
+    @property
+    def aval(self):
+        return self.var.aval
+
+
+class JaxprBuilder:
+    """Collects equations and constants while tracing."""
+
+    def __init__(self):
+        self.eqns: list[Eqn] = []
+        self.constvars: list[Var] = []
+        self.consts: list = []
+        self._const_ids: dict[int, Var] = {}
+
+    def const_var(self, val) -> Var:
+        v = self._const_ids.get(id(val))
+        if v is None:
+            v = Var(get_aval(val))
+            self._const_ids[id(val)] = v
+            self.constvars.append(v)
+            self.consts.append(val)
+        return v
+
+    def build(self, invars: list, outs: list) -> ClosedJaxpr:
+        jaxpr = Jaxpr(list(self.constvars), list(invars), list(self.eqns), list(outs))
+        return dce_closed(ClosedJaxpr(jaxpr, list(self.consts)))
+
+
+def _is_literal(x) -> bool:
+    t = type(x)
+    if t in (float, int, bool):
+        return True
+    if isinstance(x, np.generic):
+        return True
+    return isinstance(x, np.ndarray) and x.ndim == 0
+
+
+class StagingInterpreter(Interpreter):
+    """Stages every bind into ``self.builder``."""
+
+    def __init__(self, name: str = "make_jaxpr"):
+        self.name = name
+        self.alive = True
+        self.builder = JaxprBuilder()
+
+    def new_arg(self, aval: ShapedArray) -> StagingTracer:
+        return StagingTracer(self, Var(aval))
+
+    def atom(self, x):
+        if type(x) is StagingTracer and x._interp is self:
+            return x.var
+        if isinstance(x, Tracer):
+            if not x._interp.alive:
+                raise_leaked(x)
+            return self.builder.const_var(x)
+        if _is_literal(x):
+            return Lit(x)
+        return self.builder.const_var(x)
+
+    def stage(self, prim, args, params):
+        atoms = [self.atom(x) for x in args]
+        out_aval = prim.abstract_eval(*[a.aval for a in atoms], **params)
+        if prim.multiple_results:
+            outvars = [Var(a) for a in out_aval]
+            self.builder.eqns.append(Eqn(prim, atoms, outvars, params))
+            return [StagingTracer(self, v) for v in outvars]
+        v = Var(out_aval)
+        self.builder.eqns.append(Eqn(prim, atoms, [v], params))
+        return StagingTracer(self, v)
+
+    interpret = stage
+
+    def finish(self, in_tracers, outs) -> ClosedJaxpr:
+        return self.builder.build([t.var for t in in_tracers], [self.atom(x) for x in outs])
+
+
+def trace_to_jaxpr(fun: Callable, in_avals: Sequence[ShapedArray], name: str = "make_jaxpr"
+                   ) -> ClosedJaxpr:
+    """Trace ``fun`` (flat list of inputs -> flat list of outputs) into a ClosedJaxpr."""
+    interp = StagingInterpreter(name)
+    tracers = [interp.new_arg(a) for a in in_avals]
+    with new_interpreter(interp):
+        outs = fun(*tracers)
+        closed = interp.finish(tracers, list(outs))
+    return closed
+
+
+# ---------------------------------------------------------------------------------------------
+# Dead-code elimination (funcad primitives have no side effects)
+
+def dce_jaxpr(jaxpr: Jaxpr) -> Jaxpr:
+    live = {a for a in jaxpr.outvars if isinstance(a, Var)}
+    kept = []
+    for eqn in reversed(jaxpr.eqns):
+        if any(v in live for v in eqn.outvars):
+            kept.append(eqn)
+            for a in eqn.inputs:
+                if isinstance(a, Var):
+                    live.add(a)
+    kept.reverse()
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, kept, jaxpr.outvars), live
+
+
+def dce_closed(closed: ClosedJaxpr) -> ClosedJaxpr:
+    jaxpr, live = dce_jaxpr(closed.jaxpr)
+    pairs = [(v, c) for v, c in zip(jaxpr.constvars, closed.consts) if v in live]
+    jaxpr.constvars = [v for v, _ in pairs]
+    return ClosedJaxpr(jaxpr, [c for _, c in pairs])

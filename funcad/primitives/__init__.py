@@ -1,0 +1,3 @@
+"""Primitive declarations, one module per family. Importing this package registers them all
+in ``funcad.core.primitives``."""
+from funcad.primitives import elementwise, shape, reductions, linalg  # noqa: F401

@@ -1,0 +1,254 @@
+"""Reductions over static axes, arg-reductions and cumulative sums.
+
+``reduce_sum`` is linear (its transpose broadcasts back). ``reduce_max``/``reduce_min`` pass
+the tangent of the extreme element, splitting it evenly between ties as JAX does.
+``reduce_prod`` differentiates exactly even with zeros in the input, via products of all
+the other elements (exclusive prefix and suffix products).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from funcad import lax
+from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, int64
+from funcad.interpreters.jvp import Zero, instantiate
+from funcad.primitives._family import check_kind, linear_jvp
+from funcad.primitives.shape import (broadcast_in_dim, concatenate, pad, reshape, rev,
+                                     slice_, transpose)
+
+__all__ = []
+
+
+def _export(fn):
+    __all__.append(fn.__name__)
+    return fn
+
+
+def _check_axes(name, x, axes):
+    if len(set(axes)) != len(axes) or any(not 0 <= a < x.ndim for a in axes):
+        raise TypeError(f"lax.{name}: axes {axes} are invalid for an array of rank {x.ndim}")
+
+
+def _reduce_abstract(name, kinds):
+    def abstract_eval(x, *, axes):
+        _check_axes(name, x, axes)
+        check_kind(name, x, kinds)
+        return ShapedArray(tuple(s for i, s in enumerate(x.shape) if i not in axes), x.dtype)
+    return abstract_eval
+
+
+def _reduce_batch(prim):
+    def batch(vals, dims, *, axes):
+        (x,), (d,) = vals, dims
+        new_axes = tuple(a if a < d else a + 1 for a in axes)
+        out_d = d - sum(1 for a in axes if a < d)
+        return prim.bind(x, axes=new_axes), out_d
+    return batch
+
+
+def _kept_dims(ndim, axes):
+    return tuple(i for i in range(ndim) if i not in axes)
+
+
+def _expand_back(y, shape, axes):
+    """Broadcast a reduced value back to the input shape."""
+    return broadcast_in_dim(y, shape, _kept_dims(len(shape), axes))
+
+
+# reduce_sum -----------------------------------------------------------------------------------
+
+def _reduce_sum_transpose(ct, x, *, axes):
+    return [_expand_back(instantiate(ct), x.aval.shape, axes)]
+
+
+reduce_sum_p = Primitive("reduce_sum", impl=lambda x, *, axes: np.sum(x, axis=axes),
+                         abstract_eval=_reduce_abstract("reduce_sum", "fi"),
+                         transpose=_reduce_sum_transpose, linear=True,
+                         test_params=({"axes": (0,)}, {"axes": ()}))
+reduce_sum_p.jvp = linear_jvp(lambda: reduce_sum_p)
+reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
+
+
+@_export
+def reduce_sum(x, axes):
+    axes = tuple(sorted(int(a) for a in axes))
+    return reduce_sum_p.bind(x, axes=axes)
+
+
+# reduce_max / reduce_min ----------------------------------------------------------------------
+
+def _extremum_jvp(prim):
+    def jvp(primals, tangents, *, axes):
+        (x,), (t,) = primals, tangents
+        ans = prim.bind(x, axes=axes)
+        shape = get_aval(x).shape
+        dt = get_aval(x).dtype
+        loc = lax.convert_element_type(lax.eq(x, _expand_back(ans, shape, axes)), dt)
+        count = reduce_sum(loc, axes)
+        return ans, lax.div(reduce_sum(lax.mul(t, loc), axes), count)
+    return jvp
+
+
+def _np_reduce(fn):
+    def impl(x, *, axes):
+        if x.size == 0 and axes:
+            raise ValueError(f"zero-size array to reduction operation {fn.__name__} which "
+                             f"has no identity")
+        return fn(x, axis=axes)
+    return impl
+
+
+reduce_max_p = Primitive("reduce_max", impl=_np_reduce(np.max),
+                         abstract_eval=_reduce_abstract("reduce_max", "fib"),
+                         test_params=({"axes": (0,)},))
+reduce_max_p.jvp = _extremum_jvp(reduce_max_p)
+reduce_max_p.batch = _reduce_batch(reduce_max_p)
+reduce_min_p = Primitive("reduce_min", impl=_np_reduce(np.min),
+                         abstract_eval=_reduce_abstract("reduce_min", "fib"),
+                         test_params=({"axes": (0,)},))
+reduce_min_p.jvp = _extremum_jvp(reduce_min_p)
+reduce_min_p.batch = _reduce_batch(reduce_min_p)
+
+
+@_export
+def reduce_max(x, axes):
+    return reduce_max_p.bind(x, axes=tuple(sorted(int(a) for a in axes)))
+
+
+@_export
+def reduce_min(x, axes):
+    return reduce_min_p.bind(x, axes=tuple(sorted(int(a) for a in axes)))
+
+
+# reduce_prod ----------------------------------------------------------------------------------
+
+def _exclusive_cumprod_last(x):
+    """Exclusive prefix products along the last axis, by doubling (log n steps)."""
+    a = get_aval(x)
+    n = a.shape[-1]
+    nd = a.ndim
+    one = np.asarray(1, a.dtype)
+    # shift right by one: [1, x0, x1, ..., x_{n-2}]
+    y = pad(slice_(x, (0,) * nd, a.shape[:-1] + (n - 1,)), one,
+            ((0, 0, 0),) * (nd - 1) + ((1, 0, 0),))
+    k = 1
+    while k < n:
+        shifted = pad(slice_(y, (0,) * nd, a.shape[:-1] + (n - k,)), one,
+                      ((0, 0, 0),) * (nd - 1) + ((k, 0, 0),))
+        y = lax.mul(y, shifted)
+        k *= 2
+    return y
+
+
+def _reduce_prod_jvp(primals, tangents, *, axes):
+    (x,), (t,) = primals, tangents
+    ans = reduce_prod(x, axes)
+    a = get_aval(x)
+    if not axes or a.size == 0:
+        return ans, (t if not axes else reduce_sum(lax.mul(t, x), axes))
+    kept = _kept_dims(a.ndim, axes)
+    perm = kept + tuple(axes)
+    kept_shape = tuple(a.shape[i] for i in kept)
+    n = int(np.prod([a.shape[i] for i in axes]))
+    flat = reshape(transpose(x, perm), kept_shape + (n,))
+    tflat = reshape(transpose(t, perm), kept_shape + (n,))
+    nd = len(kept_shape) + 1
+    left = _exclusive_cumprod_last(flat)
+    right = rev(_exclusive_cumprod_last(rev(flat, (nd - 1,))), (nd - 1,))
+    others = lax.mul(left, right)
+    return ans, reduce_sum(lax.mul(tflat, others), (nd - 1,))
+
+
+reduce_prod_p = Primitive("reduce_prod", impl=lambda x, *, axes: np.prod(x, axis=axes),
+                          abstract_eval=_reduce_abstract("reduce_prod", "fi"),
+                          jvp=_reduce_prod_jvp, domain=((-1.5, 1.5),),
+                          test_params=({"axes": (0,)},))
+reduce_prod_p.batch = _reduce_batch(reduce_prod_p)
+
+
+@_export
+def reduce_prod(x, axes):
+    return reduce_prod_p.bind(x, axes=tuple(sorted(int(a) for a in axes)))
+
+
+# argmax / argmin -----------------------------------------------------------------------------
+
+def _arg_abstract(name):
+    def abstract_eval(x, *, axis, index_dtype):
+        _check_axes(name, x, (axis,))
+        if x.shape[axis] == 0:
+            raise ValueError(f"lax.{name}: attempt to get {name} of an empty sequence")
+        return ShapedArray(tuple(s for i, s in enumerate(x.shape) if i != axis), index_dtype)
+    return abstract_eval
+
+
+def _arg_batch(prim):
+    def batch(vals, dims, *, axis, index_dtype):
+        (x,), (d,) = vals, dims
+        new_axis = axis if axis < d else axis + 1
+        return prim.bind(x, axis=new_axis, index_dtype=index_dtype), d if d < new_axis else d - 1
+    return batch
+
+
+def _arg_jvp(prim):
+    def jvp(primals, tangents, **params):
+        out = prim.bind(*primals, **params)
+        return out, Zero(get_aval(out))
+    return jvp
+
+
+argmax_p = Primitive("argmax", abstract_eval=_arg_abstract("argmax"),
+                     impl=lambda x, *, axis, index_dtype: np.argmax(x, axis).astype(index_dtype),
+                     test_params=({"axis": 0, "index_dtype": np.dtype("int64")},))
+argmin_p = Primitive("argmin", abstract_eval=_arg_abstract("argmin"),
+                     impl=lambda x, *, axis, index_dtype: np.argmin(x, axis).astype(index_dtype),
+                     test_params=({"axis": 0, "index_dtype": np.dtype("int64")},))
+for _p in (argmax_p, argmin_p):
+    _p.jvp = _arg_jvp(_p)
+    _p.batch = _arg_batch(_p)
+
+
+@_export
+def argmax(x, axis, index_dtype=int64):
+    return argmax_p.bind(x, axis=int(axis), index_dtype=check_dtype(index_dtype))
+
+
+@_export
+def argmin(x, axis, index_dtype=int64):
+    return argmin_p.bind(x, axis=int(axis), index_dtype=check_dtype(index_dtype))
+
+
+# cumsum ---------------------------------------------------------------------------------------
+
+def _cumsum_impl(x, *, axis, reverse):
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+    return np.cumsum(x, axis=axis)
+
+
+def _cumsum_abstract(x, *, axis, reverse):
+    _check_axes("cumsum", x, (axis,))
+    check_kind("cumsum", x, "fi")
+    return x
+
+
+def _cumsum_batch(vals, dims, *, axis, reverse):
+    (x,), (d,) = vals, dims
+    return cumsum(x, axis if axis < d else axis + 1, reverse), d
+
+
+cumsum_p = Primitive("cumsum", impl=_cumsum_impl, abstract_eval=_cumsum_abstract,
+                     transpose=lambda ct, x, *, axis, reverse: [
+                         cumsum(instantiate(ct), axis, not reverse)],
+                     batch=_cumsum_batch, linear=True,
+                     test_params=({"axis": 0, "reverse": False}, {"axis": 0, "reverse": True}))
+cumsum_p.jvp = linear_jvp(lambda: cumsum_p)
+
+
+@_export
+def cumsum(x, axis=0, reverse=False):
+    return cumsum_p.bind(x, axis=int(axis), reverse=bool(reverse))
+
+
+__all__ += ["reduce_sum_p", "reduce_max_p", "reduce_min_p", "reduce_prod_p", "argmax_p",
+            "argmin_p", "cumsum_p"]

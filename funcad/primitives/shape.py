@@ -1,0 +1,792 @@
+"""Shape primitives: broadcasting, reshaping, permuting, slicing, padding, joining, indexing.
+
+All of them are linear in their array operands, so each declares ``linear=True`` and a
+``transpose``; the jvp is derived (the primitive applied to the tangents). Batching rules
+keep the batch axis where it is cheap to keep and say where it ends up.
+
+gather and scatter use one simple, canonical form: ``indices`` has shape ``batch + (k,)``
+and indexes the *leading* ``k`` axes of the operand; the result of gather (and the updates of
+scatter) have shape ``batch + operand.shape[k:]``. ``funcad.numpy`` turns NumPy indexing into
+this form. Out-of-bounds indices are clamped by gather and dropped by scatter, as in JAX.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from funcad import lax
+from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, int64
+from funcad.interpreters.batching import bdim_to, bdim_to_front, moveaxis, needs_axis_size
+from funcad.interpreters.jvp import Zero, instantiate, zeros_like_aval
+from funcad.primitives._family import linear_jvp
+
+__all__ = []
+
+
+def _export(fn):
+    __all__.append(fn.__name__)
+    return fn
+
+
+def _undef(x):
+    from funcad.interpreters.transpose import UndefinedPrimal
+    return type(x) is UndefinedPrimal
+
+
+def _aval(x):
+    return x.aval if _undef(x) else get_aval(x)
+
+
+def _declare(name, impl, abstract_eval, transpose, batch, *, linear_args=None, **extra):
+    prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, transpose=transpose,
+                     batch=batch, linear=True, linear_args=linear_args, **extra)
+    prim.jvp = linear_jvp(lambda: prim, linear_args)
+    __all__.append(name + "_p")
+    return prim
+
+
+# ---------------------------------------------------------------------------------------------
+# broadcast_in_dim
+
+def _bid_abstract(x, *, shape, broadcast_dimensions):
+    bd = broadcast_dimensions
+    if len(bd) != x.ndim:
+        raise TypeError(f"lax.broadcast_in_dim: broadcast_dimensions {bd} must name one output "
+                        f"axis for each of the operand's {x.ndim} axes")
+    for i, d in enumerate(bd):
+        if not 0 <= d < len(shape) or x.shape[i] not in (1, shape[d]):
+            raise TypeError(f"lax.broadcast_in_dim: cannot broadcast operand of shape "
+                            f"{x.shape} to {shape} with broadcast_dimensions {bd}")
+    if list(bd) != sorted(bd):
+        raise TypeError(f"lax.broadcast_in_dim: broadcast_dimensions {bd} must be increasing")
+    return ShapedArray(shape, x.dtype)
+
+
+def _bid_impl(x, *, shape, broadcast_dimensions):
+    x = np.asarray(x)
+    expanded = [1] * len(shape)
+    for i, d in enumerate(broadcast_dimensions):
+        expanded[d] = x.shape[i]
+    return np.broadcast_to(x.reshape(expanded), shape)
+
+
+def _bid_transpose(ct, x, *, shape, broadcast_dimensions):
+    xa = x.aval
+    bd = broadcast_dimensions
+    summed = tuple(d for d in range(len(shape)) if d not in bd)
+    kept_ones = tuple(i for i, d in enumerate(bd) if xa.shape[i] == 1 and shape[d] != 1)
+    out = ct
+    if summed:
+        out = reduce_sum_(out, summed)
+    if kept_ones:
+        out = reduce_sum_(out, kept_ones)
+        out = reshape(out, xa.shape)
+    return [out]
+
+
+def _bid_batch(vals, dims, *, shape, broadcast_dimensions):
+    (x,), (d,) = vals, dims
+    x = moveaxis(x, d, 0)
+    size = get_aval(x).shape[0]
+    return broadcast_in_dim(x, (size,) + tuple(shape),
+                            (0,) + tuple(b + 1 for b in broadcast_dimensions)), 0
+
+
+broadcast_in_dim_p = _declare("broadcast_in_dim", _bid_impl, _bid_abstract, _bid_transpose,
+                              _bid_batch)
+
+
+@_export
+def broadcast_in_dim(x, shape, broadcast_dimensions):
+    """Broadcast ``x`` to ``shape``; operand axis i becomes output axis
+    ``broadcast_dimensions[i]``."""
+    shape = tuple(int(s) for s in shape)
+    bd = tuple(int(b) for b in broadcast_dimensions)
+    if isinstance(x, (int, float, bool)):
+        x = np.asarray(x)
+    if get_aval(x).shape == shape and bd == tuple(range(len(shape))):
+        return x
+    return broadcast_in_dim_p.bind(x, shape=shape, broadcast_dimensions=bd)
+
+
+@_export
+def full(shape, fill_value, dtype=None):
+    """An array of ``shape`` filled with ``fill_value`` (a scalar broadcast, never a copy)."""
+    dt = np.dtype(dtype) if dtype is not None else get_aval(fill_value).dtype
+    if isinstance(fill_value, (int, float, bool, np.generic, np.ndarray)):
+        fill_value = np.asarray(fill_value, dt)
+    else:
+        fill_value = lax.convert_element_type(fill_value, dt)
+    return broadcast_in_dim(fill_value, tuple(shape), ())
+
+
+# ---------------------------------------------------------------------------------------------
+# reshape
+
+def _reshape_abstract(x, *, new_sizes):
+    if int(np.prod(new_sizes, dtype=np.int64)) != x.size:
+        raise TypeError(f"lax.reshape: cannot reshape an array of shape {x.shape} "
+                        f"({x.size} elements) into shape {new_sizes}")
+    return ShapedArray(new_sizes, x.dtype)
+
+
+def _reshape_batch(vals, dims, *, new_sizes):
+    (x,), (d,) = vals, dims
+    x = moveaxis(x, d, 0)
+    return reshape(x, (get_aval(x).shape[0],) + tuple(new_sizes)), 0
+
+
+reshape_p = _declare("reshape", lambda x, *, new_sizes: np.reshape(x, new_sizes),
+                     _reshape_abstract,
+                     lambda ct, x, *, new_sizes: [reshape(ct, x.aval.shape)], _reshape_batch)
+
+
+@_export
+def reshape(x, new_sizes):
+    new_sizes = tuple(int(s) for s in new_sizes)
+    if get_aval(x).shape == new_sizes:
+        return x
+    return reshape_p.bind(x, new_sizes=new_sizes)
+
+
+# ---------------------------------------------------------------------------------------------
+# transpose
+
+def _transpose_abstract(x, *, permutation):
+    if sorted(permutation) != list(range(x.ndim)):
+        raise TypeError(f"lax.transpose: permutation {permutation} is not a permutation of "
+                        f"the axes of an array of rank {x.ndim}")
+    return ShapedArray(tuple(x.shape[p] for p in permutation), x.dtype)
+
+
+def _transpose_transpose(ct, x, *, permutation):
+    return [transpose(ct, tuple(np.argsort(permutation).tolist()))]
+
+
+def _transpose_batch(vals, dims, *, permutation):
+    (x,), (d,) = vals, dims
+    perm = (d,) + tuple(p if p < d else p + 1 for p in permutation)
+    return transpose(x, perm), 0
+
+
+transpose_p = _declare("transpose", lambda x, *, permutation: np.transpose(x, permutation),
+                       _transpose_abstract, _transpose_transpose, _transpose_batch)
+
+
+@_export
+def transpose(x, permutation):
+    permutation = tuple(int(p) for p in permutation)
+    if permutation == tuple(range(len(permutation))):
+        return x
+    return transpose_p.bind(x, permutation=permutation)
+
+
+# ---------------------------------------------------------------------------------------------
+# squeeze and expand_dims
+
+def _squeeze_abstract(x, *, dimensions):
+    for d in dimensions:
+        if not 0 <= d < x.ndim or x.shape[d] != 1:
+            raise TypeError(f"lax.squeeze: cannot squeeze axis {d} of an array of shape "
+                            f"{x.shape}: it must exist and have size 1")
+    return ShapedArray(tuple(s for i, s in enumerate(x.shape) if i not in dimensions),
+                       x.dtype)
+
+
+def _squeeze_batch(vals, dims, *, dimensions):
+    (x,), (d,) = vals, dims
+    x = moveaxis(x, d, 0)
+    return squeeze(x, tuple(a + 1 for a in dimensions)), 0
+
+
+squeeze_p = _declare("squeeze", lambda x, *, dimensions: np.squeeze(x, dimensions),
+                     _squeeze_abstract,
+                     lambda ct, x, *, dimensions: [reshape(ct, x.aval.shape)], _squeeze_batch)
+
+
+@_export
+def squeeze(x, dimensions):
+    dimensions = tuple(sorted(int(d) for d in dimensions))
+    if not dimensions:
+        return x
+    return squeeze_p.bind(x, dimensions=dimensions)
+
+
+def _expand_dims_abstract(x, *, dimensions):
+    nd = x.ndim + len(dimensions)
+    if any(not 0 <= d < nd for d in dimensions) or len(set(dimensions)) != len(dimensions):
+        raise TypeError(f"lax.expand_dims: invalid dimensions {dimensions} for rank {x.ndim}")
+    shape, it = [], iter(x.shape)
+    for i in range(nd):
+        shape.append(1 if i in dimensions else next(it))
+    return ShapedArray(shape, x.dtype)
+
+
+def _expand_dims_batch(vals, dims, *, dimensions):
+    (x,), (d,) = vals, dims
+    x = moveaxis(x, d, 0)
+    return expand_dims(x, tuple(a + 1 for a in dimensions)), 0
+
+
+expand_dims_p = _declare("expand_dims",
+                         lambda x, *, dimensions: np.expand_dims(x, dimensions),
+                         _expand_dims_abstract,
+                         lambda ct, x, *, dimensions: [squeeze(ct, dimensions)],
+                         _expand_dims_batch)
+
+
+@_export
+def expand_dims(x, dimensions):
+    dimensions = tuple(sorted(int(d) for d in dimensions))
+    if not dimensions:
+        return x
+    return expand_dims_p.bind(x, dimensions=dimensions)
+
+
+# ---------------------------------------------------------------------------------------------
+# rev
+
+def _rev_batch(vals, dims, *, dimensions):
+    (x,), (d,) = vals, dims
+    return rev(x, tuple(a if a < d else a + 1 for a in dimensions)), d
+
+
+def _rev_abstract(x, *, dimensions):
+    if any(not 0 <= a < x.ndim for a in dimensions):
+        raise TypeError(f"lax.rev: dimensions {dimensions} out of range for rank {x.ndim}")
+    return x
+
+
+rev_p = _declare("rev", lambda x, *, dimensions: np.flip(x, dimensions), _rev_abstract,
+                 lambda ct, x, *, dimensions: [rev(ct, dimensions)], _rev_batch)
+
+
+@_export
+def rev(x, dimensions):
+    dimensions = tuple(sorted(int(d) for d in dimensions))
+    if not dimensions:
+        return x
+    return rev_p.bind(x, dimensions=dimensions)
+
+
+# ---------------------------------------------------------------------------------------------
+# slice (static, strided)
+
+def _slice_sizes(start, limit, strides):
+    return tuple(max(0, -(-(l - s) // k)) for s, l, k in zip(start, limit, strides))
+
+
+def _slice_abstract(x, *, start_indices, limit_indices, strides):
+    if not (len(start_indices) == len(limit_indices) == len(strides) == x.ndim):
+        raise TypeError(f"lax.slice: start/limit/strides must have one entry per axis "
+                        f"(rank {x.ndim})")
+    for s, l, k, n in zip(start_indices, limit_indices, strides, x.shape):
+        if not (0 <= s <= l <= n) or k < 1:
+            raise TypeError(f"lax.slice: invalid slice start={start_indices} "
+                            f"limit={limit_indices} strides={strides} for shape {x.shape}")
+    return ShapedArray(_slice_sizes(start_indices, limit_indices, strides), x.dtype)
+
+
+def _slice_impl(x, *, start_indices, limit_indices, strides):
+    return x[tuple(slice(s, l, k) for s, l, k in zip(start_indices, limit_indices, strides))]
+
+
+def _slice_transpose(ct, x, *, start_indices, limit_indices, strides):
+    shape = x.aval.shape
+    out_shape = _slice_sizes(start_indices, limit_indices, strides)
+    cfg = []
+    for s, k, m, n in zip(start_indices, strides, out_shape, shape):
+        if m == 0:
+            cfg.append((0, n, 0))
+        else:
+            cfg.append((s, n - (s + (m - 1) * k + 1), k - 1))
+    ct = instantiate(ct)
+    return [pad(ct, np.asarray(0, x.aval.dtype), tuple(cfg))]
+
+
+def _slice_batch(vals, dims, *, start_indices, limit_indices, strides):
+    (x,), (d,) = vals, dims
+    n = get_aval(x).shape[d]
+    ins = lambda seq, v: tuple(seq[:d]) + (v,) + tuple(seq[d:])
+    return slice_(x, ins(start_indices, 0), ins(limit_indices, n), ins(strides, 1)), d
+
+
+slice_p = _declare("slice", _slice_impl, _slice_abstract, _slice_transpose, _slice_batch)
+
+
+@_export
+def slice_(x, start_indices, limit_indices, strides=None):
+    """Static slice ``x[start:limit:stride]`` along every axis."""
+    start = tuple(int(s) for s in start_indices)
+    limit = tuple(int(s) for s in limit_indices)
+    strides = (1,) * len(start) if strides is None else tuple(int(s) for s in strides)
+    if start == (0,) * len(start) and limit == get_aval(x).shape and set(strides) <= {1}:
+        return x
+    return slice_p.bind(x, start_indices=start, limit_indices=limit, strides=strides)
+
+
+# ---------------------------------------------------------------------------------------------
+# pad: lo, hi and interior padding (non-negative)
+
+def _pad_abstract(x, padval, *, padding_config):
+    if padval.shape != () or padval.dtype != x.dtype:
+        raise TypeError(f"lax.pad: the padding value must be a scalar of dtype {x.dtype}, "
+                        f"got {padval.str_short()}")
+    if len(padding_config) != x.ndim:
+        raise TypeError(f"lax.pad: padding_config needs one (lo, hi, interior) per axis")
+    shape = []
+    for n, (lo, hi, it) in zip(x.shape, padding_config):
+        if lo < 0 or hi < 0 or it < 0:
+            raise TypeError("lax.pad: negative padding is not supported; use lax.slice")
+        shape.append(lo + hi + n + max(n - 1, 0) * it)
+    return ShapedArray(shape, x.dtype)
+
+
+def _pad_impl(x, padval, *, padding_config):
+    shape = _pad_abstract(get_aval(x), get_aval(padval), padding_config=padding_config).shape
+    out = np.full(shape, padval, dtype=x.dtype)
+    idx = tuple(slice(lo, lo + (n - 1) * (it + 1) + 1 if n else lo, it + 1)
+                for n, (lo, hi, it) in zip(x.shape, padding_config))
+    out[idx] = x
+    return out
+
+
+def _pad_transpose(ct, x, padval, *, padding_config):
+    ct = instantiate(ct)
+    shape = _aval(x).shape
+    start = tuple(lo for lo, hi, it in padding_config)
+    limit = tuple(lo + (n - 1) * (it + 1) + 1 if n else lo
+                  for n, (lo, hi, it) in zip(shape, padding_config))
+    strides = tuple(it + 1 for lo, hi, it in padding_config)
+    ct_x = slice_(ct, start, limit, strides)
+    ct_x = reshape(ct_x, shape) if get_aval(ct_x).shape != shape else ct_x
+    ct_pad = None
+    if _undef(padval):
+        axes = tuple(range(len(shape)))
+        ct_pad = lax.sub(reduce_sum_(ct, axes), reduce_sum_(ct_x, axes))
+    return [ct_x if _undef(x) else None, ct_pad]
+
+
+def _pad_batch(vals, dims, *, padding_config):
+    (x, pv), (dx, dp) = vals, dims
+    if dp is not None:
+        # a batched padding value: pad with zeros, then select the padded positions
+        size = get_aval(pv).shape[dp]
+        x = bdim_to_front(x, dx, size)
+        mask = pad(lax.full(get_aval(x).shape[1:], True, np.bool_),
+                   np.asarray(False), padding_config)
+        zero = np.asarray(0, get_aval(x).dtype)
+        padded = pad(x, zero, ((0, 0, 0),) + tuple(padding_config))
+        shape = get_aval(padded).shape
+        pvb = broadcast_in_dim(moveaxis(pv, dp, 0), shape, (0,))
+        maskb = broadcast_in_dim(mask, shape, tuple(range(1, len(shape))))
+        return lax.select_n(maskb, pvb, padded), 0
+    cfg = tuple(padding_config[:dx]) + ((0, 0, 0),) + tuple(padding_config[dx:])
+    return pad(x, pv, cfg), dx
+
+
+pad_p = _declare("pad", _pad_impl, _pad_abstract, _pad_transpose, _pad_batch)
+
+
+@_export
+def pad(x, padding_value, padding_config):
+    """Pad ``x`` with ``padding_value``: ``padding_config`` is one (lo, hi, interior) per axis."""
+    cfg = tuple((int(a), int(b), int(c)) for a, b, c in padding_config)
+    if isinstance(padding_value, (int, float, bool)):
+        padding_value = np.asarray(padding_value, get_aval(x).dtype)
+    return pad_p.bind(x, padding_value, padding_config=cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# concatenate
+
+def _concat_abstract(*xs, dimension):
+    x0 = xs[0]
+    if not 0 <= dimension < x0.ndim:
+        raise TypeError(f"lax.concatenate: dimension {dimension} out of range for rank "
+                        f"{x0.ndim}")
+    for x in xs:
+        if (x.ndim != x0.ndim or x.dtype != x0.dtype or
+                any(a != b for i, (a, b) in enumerate(zip(x.shape, x0.shape))
+                    if i != dimension)):
+            raise TypeError(f"lax.concatenate: operands must agree in dtype and in every axis "
+                            f"but {dimension}; got {', '.join(y.str_short() for y in xs)}")
+    shape = list(x0.shape)
+    shape[dimension] = sum(x.shape[dimension] for x in xs)
+    return ShapedArray(shape, x0.dtype)
+
+
+def _concat_transpose(ct, *xs, dimension):
+    ct = instantiate(ct)
+    shape = get_aval(ct).shape
+    out, start = [], 0
+    for x in xs:
+        n = _aval(x).shape[dimension]
+        if _undef(x):
+            lo = [0] * len(shape)
+            hi = list(shape)
+            lo[dimension], hi[dimension] = start, start + n
+            out.append(slice_(ct, lo, hi))
+        else:
+            out.append(None)
+        start += n
+    return out
+
+
+@needs_axis_size
+def _concat_batch(vals, dims, *, dimension, axis_size):
+    vals = [bdim_to_front(v, d, axis_size) for v, d in zip(vals, dims)]
+    return concatenate(vals, dimension + 1), 0
+
+
+concatenate_p = _declare("concatenate",
+                         lambda *xs, dimension: np.concatenate(xs, axis=dimension),
+                         _concat_abstract, _concat_transpose, _concat_batch)
+
+
+@_export
+def concatenate(operands, dimension):
+    operands = list(operands)
+    if len(operands) == 1:
+        return operands[0]
+    return concatenate_p.bind(*operands, dimension=int(dimension))
+
+
+# ---------------------------------------------------------------------------------------------
+# iota
+
+def _iota_abstract(*, dtype, shape, dimension):
+    return ShapedArray(shape, dtype)
+
+
+def _iota_impl(*, dtype, shape, dimension):
+    r = np.arange(shape[dimension], dtype=dtype)
+    return np.broadcast_to(r.reshape([-1 if i == dimension else 1 for i in range(len(shape))]),
+                           shape)
+
+
+iota_p = Primitive("iota", impl=_iota_impl, abstract_eval=_iota_abstract,
+                   jvp=lambda p, t, **kw: (iota_p.bind(**kw), Zero(_iota_abstract(**kw))),
+                   test_params=({"dtype": np.dtype("int64"), "shape": (3, 4), "dimension": 1},))
+__all__.append("iota_p")
+
+
+@_export
+def iota(dtype, size):
+    """``arange(size)`` as a primitive."""
+    return iota_p.bind(dtype=check_dtype(dtype), shape=(int(size),), dimension=0)
+
+
+@_export
+def broadcasted_iota(dtype, shape, dimension):
+    return iota_p.bind(dtype=check_dtype(dtype), shape=tuple(int(s) for s in shape),
+                       dimension=int(dimension))
+
+
+# ---------------------------------------------------------------------------------------------
+# dynamic_slice and dynamic_update_slice (start indices are traced scalars, clamped)
+
+def _check_indices(name, x, idx):
+    if len(idx) != x.ndim:
+        raise TypeError(f"lax.{name}: needs one start index per axis of the operand "
+                        f"(rank {x.ndim}), got {len(idx)}")
+    for i in idx:
+        if i.shape != () or i.dtype.kind not in "iu":
+            raise TypeError(f"lax.{name}: start indices must be integer scalars, got "
+                            f"{i.str_short()}")
+
+
+def _ds_abstract(x, *idx, slice_sizes):
+    _check_indices("dynamic_slice", x, idx)
+    if len(slice_sizes) != x.ndim or any(not 0 <= s <= n for s, n in
+                                          zip(slice_sizes, x.shape)):
+        raise TypeError(f"lax.dynamic_slice: slice_sizes {slice_sizes} do not fit in shape "
+                        f"{x.shape}")
+    return ShapedArray(slice_sizes, x.dtype)
+
+
+def _clamp_starts(shape, sizes, idx):
+    return [min(max(int(i), 0), n - s) for i, n, s in zip(idx, shape, sizes)]
+
+
+def _ds_impl(x, *idx, slice_sizes):
+    starts = _clamp_starts(x.shape, slice_sizes, idx)
+    return x[tuple(slice(s, s + k) for s, k in zip(starts, slice_sizes))]
+
+
+def _ds_transpose(ct, x, *idx, slice_sizes):
+    zeros = zeros_like_aval(x.aval)
+    return [dynamic_update_slice(zeros, instantiate(ct), idx)] + [None] * len(idx)
+
+
+def _index_grid(idx_vals, idx_dims, sizes, batch_size):
+    """Gather indices (B, *sizes, k) for batched start indices of a dynamic slice."""
+    k = len(sizes)
+    cols = []
+    for a, (i, d) in enumerate(zip(idx_vals, idx_dims)):
+        i = bdim_to_front(lax.convert_element_type(i, int64), d, batch_size)  # (B,)
+        full_shape = (batch_size,) + tuple(sizes)
+        start = broadcast_in_dim(i, full_shape, (0,))
+        offs = broadcasted_iota(int64, full_shape, a + 1)
+        cols.append(lax.add(start, offs))
+    return cols
+
+
+@needs_axis_size
+def _ds_batch(vals, dims, *, slice_sizes, axis_size):
+    x, idx = vals[0], vals[1:]
+    dx, didx = dims[0], dims[1:]
+    if all(d is None for d in didx):
+        n = get_aval(x).shape[dx]
+        zero = np.asarray(0, get_aval(idx[0]).dtype if idx else np.int64)
+        new_idx = list(idx[:dx]) + [zero] + list(idx[dx:])
+        sizes = tuple(slice_sizes[:dx]) + (n,) + tuple(slice_sizes[dx:])
+        return dynamic_slice(x, new_idx, sizes), dx
+    # batched starts: a gather with a batch column of indices
+    x = bdim_to_front(x, dx, axis_size)
+    shape = get_aval(x).shape[1:]
+    clamped = []
+    for i, d, n, s in zip(idx, didx, shape, slice_sizes):
+        i = lax.convert_element_type(i, int64)
+        i = lax.max(lax.min(i, n - s), 0)
+        clamped.append(i)
+    cols = _index_grid(clamped, didx, slice_sizes, axis_size)
+    full_shape = (axis_size,) + tuple(slice_sizes)
+    bcol = broadcasted_iota(int64, full_shape, 0)
+    indices = concatenate([expand_dims(c, (len(full_shape),)) for c in [bcol] + cols],
+                          len(full_shape))
+    return gather(x, indices), 0
+
+
+dynamic_slice_p = _declare("dynamic_slice", _ds_impl, _ds_abstract, _ds_transpose, _ds_batch,
+                           linear_args=(0,))
+
+
+@_export
+def dynamic_slice(x, start_indices, slice_sizes):
+    """``x[s0:s0+k0, s1:s1+k1, ...]`` with traced starts, clamped so the slice fits."""
+    idx = [np.asarray(i, np.int64) if isinstance(i, int) else i for i in start_indices]
+    return dynamic_slice_p.bind(x, *idx, slice_sizes=tuple(int(s) for s in slice_sizes))
+
+
+def _dus_abstract(x, upd, *idx):
+    _check_indices("dynamic_update_slice", x, idx)
+    if upd.ndim != x.ndim or upd.dtype != x.dtype or any(u > n for u, n in
+                                                          zip(upd.shape, x.shape)):
+        raise TypeError(f"lax.dynamic_update_slice: update {upd.str_short()} does not fit in "
+                        f"operand {x.str_short()}")
+    return x
+
+
+def _dus_impl(x, upd, *idx):
+    starts = _clamp_starts(x.shape, upd.shape, idx)
+    out = np.array(x, copy=True)
+    out[tuple(slice(s, s + k) for s, k in zip(starts, upd.shape))] = upd
+    return out
+
+
+def _dus_transpose(ct, x, upd, *idx):
+    ct = instantiate(ct)
+    ua = _aval(upd)
+    ct_x = dynamic_update_slice(ct, zeros_like_aval(ua), idx) if _undef(x) else None
+    ct_u = dynamic_slice(ct, idx, ua.shape) if _undef(upd) else None
+    return [ct_x, ct_u] + [None] * len(idx)
+
+
+@needs_axis_size
+def _dus_batch(vals, dims, *, axis_size):
+    x, upd, idx = vals[0], vals[1], vals[2:]
+    dx, du, didx = dims[0], dims[1], dims[2:]
+    if all(d is None for d in didx):
+        x = bdim_to_front(x, dx, axis_size)
+        upd = bdim_to_front(upd, du, axis_size)
+        zero = np.asarray(0, get_aval(idx[0]).dtype if idx else np.int64)
+        return dynamic_update_slice(x, upd, [zero] + list(idx)), 0
+    x = bdim_to_front(x, dx, axis_size)
+    upd = bdim_to_front(upd, du, axis_size)
+    shape = get_aval(x).shape[1:]
+    sizes = get_aval(upd).shape[1:]
+    clamped = [lax.max(lax.min(lax.convert_element_type(i, int64), n - s), 0)
+               for i, n, s in zip(idx, shape, sizes)]
+    cols = _index_grid(clamped, didx, sizes, axis_size)
+    full_shape = (axis_size,) + tuple(sizes)
+    bcol = broadcasted_iota(int64, full_shape, 0)
+    indices = concatenate([expand_dims(c, (len(full_shape),)) for c in [bcol] + cols],
+                          len(full_shape))
+    return scatter(x, indices, upd, mode="set"), 0
+
+
+dynamic_update_slice_p = _declare("dynamic_update_slice", _dus_impl, _dus_abstract,
+                                  _dus_transpose, _dus_batch, linear_args=(0, 1))
+
+
+@_export
+def dynamic_update_slice(x, update, start_indices):
+    idx = [np.asarray(i, np.int64) if isinstance(i, int) else i for i in start_indices]
+    return dynamic_update_slice_p.bind(x, update, *idx)
+
+
+# ---------------------------------------------------------------------------------------------
+# gather and scatter (canonical form: indices (..., k) index the leading k axes)
+
+def _gather_abstract(x, indices):
+    if indices.dtype.kind not in "iu" or indices.ndim < 1:
+        raise TypeError(f"lax.gather: indices must be an integer array of shape (..., k), "
+                        f"got {indices.str_short()}")
+    k = indices.shape[-1]
+    if k > x.ndim:
+        raise TypeError(f"lax.gather: {k} index columns for an operand of rank {x.ndim}")
+    return ShapedArray(indices.shape[:-1] + x.shape[k:], x.dtype)
+
+
+def _clip_indices(shape, indices):
+    k = indices.shape[-1]
+    hi = np.asarray(shape[:k], np.int64) - 1
+    return np.clip(indices, 0, np.maximum(hi, 0))
+
+
+def _gather_impl(x, indices):
+    k = indices.shape[-1]
+    idx = _clip_indices(x.shape, indices)
+    return x[tuple(np.moveaxis(idx, -1, 0))] if k else np.broadcast_to(
+        x, indices.shape[:-1] + x.shape).copy()
+
+
+def _gather_transpose(ct, x, indices):
+    zeros = zeros_like_aval(x.aval)
+    return [scatter(zeros, indices, instantiate(ct), mode="add"), None]
+
+
+def _augment_indices(indices, axis_size):
+    """Prepend the batch position as a first index column: (B, ..., k) -> (B, ..., k+1)."""
+    shape = get_aval(indices).shape
+    col = broadcasted_iota(get_aval(indices).dtype, shape[:-1] + (1,), 0)
+    return concatenate([col, indices], len(shape) - 1)
+
+
+@needs_axis_size
+def _gather_batch(vals, dims, *, axis_size):
+    (x, indices), (dx, di) = vals, dims
+    k = get_aval(indices).shape[-1]
+    if di is None:
+        x = moveaxis(x, dx, k)
+        return gather(x, indices), get_aval(indices).ndim - 1
+    if di == get_aval(indices).ndim - 1:
+        raise ValueError("lax.gather: the index column axis cannot be batched")
+    x = bdim_to_front(x, dx, axis_size)
+    indices = moveaxis(indices, di, 0)
+    return gather(x, _augment_indices(indices, axis_size)), 0
+
+
+gather_p = _declare("gather", _gather_impl, _gather_abstract, _gather_transpose, _gather_batch,
+                    linear_args=(0,))
+
+
+@_export
+def gather(x, indices):
+    """``x[indices[..., 0], ..., indices[..., k-1]]`` for the leading k axes (clamped)."""
+    return gather_p.bind(x, indices)
+
+
+_SCATTER_UFUNC = {"add": np.add, "mul": np.multiply, "min": np.minimum, "max": np.maximum}
+
+
+def _scatter_abstract(x, indices, updates, *, mode):
+    if mode not in ("set", "add", "mul", "min", "max"):
+        raise TypeError(f"lax.scatter: mode must be set, add, mul, min or max; got {mode!r}")
+    want = _gather_abstract(x, indices)
+    if updates.shape != want.shape or updates.dtype != x.dtype:
+        raise TypeError(f"lax.scatter: updates must have shape {want.shape} and dtype "
+                        f"{x.dtype}, got {updates.str_short()}")
+    return x
+
+
+def _scatter_impl(x, indices, updates, *, mode):
+    out = np.array(x, copy=True)
+    k = indices.shape[-1]
+    flat_idx = indices.reshape(-1, k)
+    flat_upd = updates.reshape((flat_idx.shape[0],) + x.shape[k:])
+    ok = np.all((flat_idx >= 0) & (flat_idx < np.asarray(x.shape[:k], np.int64)), axis=1)
+    flat_idx, flat_upd = flat_idx[ok], flat_upd[ok]
+    idx = tuple(flat_idx.T)
+    if mode == "set":
+        out[idx] = flat_upd
+    else:
+        _SCATTER_UFUNC[mode].at(out, idx, flat_upd)
+    return out
+
+
+def _scatter_jvp(primals, tangents, *, mode):
+    x, indices, updates = primals
+    tx, _, tu = tangents
+    out = scatter(x, indices, updates, mode=mode)
+    if type(tx) is Zero and type(tu) is Zero:
+        return out, Zero(get_aval(out))
+    tx, tu = instantiate(tx), instantiate(tu)
+    if mode in ("add", "set"):
+        return out, scatter(tx, indices, tu, mode=mode)
+    if mode == "mul":
+        # out = x * P with P the product of the updates landing at each position
+        ones = lax.full(get_aval(x).shape, 1, get_aval(x).dtype)
+        P = scatter(ones, indices, updates, mode="mul")
+        dP = scatter(lax.full(get_aval(x).shape, 0, get_aval(x).dtype), indices,
+                     lax.mul(tu, lax.div(gather(P, indices), updates)), mode="add")
+        return out, lax.add(lax.mul(tx, P), lax.mul(x, dP))
+    # min / max: the tangent of whichever value won (ties: the operand's)
+    from_x = lax.eq(out, x)
+    t = lax.select_n(from_x, lax.full(get_aval(x).shape, 0, get_aval(x).dtype), tx)
+    won = lax.eq(gather(out, indices), updates)
+    tu_won = lax.select_n(won, lax.full(get_aval(tu).shape, 0, get_aval(tu).dtype), tu)
+    ones_u = lax.full(get_aval(tu).shape, 1, get_aval(tu).dtype)
+    cnt = scatter(lax.full(get_aval(x).shape, 0, get_aval(x).dtype), indices,
+                  lax.select_n(won, lax.mul(ones_u, 0.0), ones_u), mode="add")
+    upd_t = scatter(lax.full(get_aval(x).shape, 0, get_aval(x).dtype), indices, tu_won,
+                    mode="add")
+    upd_t = lax.select_n(from_x, lax.div(upd_t, lax.max(cnt, lax.full(get_aval(x).shape, 1,
+                                                                           get_aval(x).dtype))),
+                         lax.full(get_aval(x).shape, 0, get_aval(x).dtype))
+    return out, lax.add(t, upd_t)
+
+
+def _scatter_transpose(ct, x, indices, updates, *, mode):
+    if mode not in ("add", "set"):
+        raise NotImplementedError(f"lax.scatter: mode {mode!r} is not linear and has no "
+                                  f"transpose")
+    ct = instantiate(ct)
+    if mode == "add":
+        ct_x = ct if _undef(x) else None
+    else:
+        ua = _aval(updates)
+        ct_x = scatter(ct, indices, zeros_like_aval(ua), mode="set") if _undef(x) else None
+    ct_u = gather(ct, indices) if _undef(updates) else None
+    return [ct_x, None, ct_u]
+
+
+@needs_axis_size
+def _scatter_batch(vals, dims, *, mode, axis_size):
+    (x, indices, updates), (dx, di, du) = vals, dims
+    x = bdim_to_front(x, dx, axis_size)
+    updates = bdim_to_front(updates, du, axis_size)
+    indices = bdim_to_front(indices, di, axis_size)
+    return scatter(x, _augment_indices(indices, axis_size), updates, mode=mode), 0
+
+
+scatter_p = Primitive("scatter", impl=_scatter_impl, abstract_eval=_scatter_abstract,
+                      jvp=_scatter_jvp, transpose=_scatter_transpose, batch=_scatter_batch,
+                      linear=True, linear_args=(0, 2),
+                      test_params=({"mode": "add"}, {"mode": "set"}, {"mode": "mul"},
+                                   {"mode": "min"}, {"mode": "max"}))
+__all__.append("scatter_p")
+
+
+@_export
+def scatter(x, indices, updates, mode="set"):
+    """Functional ``x[indices] <mode>= updates`` for the leading k axes; out-of-bounds
+    updates are dropped."""
+    return scatter_p.bind(x, indices, updates, mode=mode)
+
+
+def reduce_sum_(x, axes):
+    from funcad.primitives.reductions import reduce_sum
+    return reduce_sum(x, axes)

@@ -1,0 +1,13 @@
+"""Test configuration: deterministic hypothesis profiles (fewer examples on CI)."""
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", derandomize=True, max_examples=8, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.register_profile("dev", derandomize=True, max_examples=15, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("FUNCAD_HYPOTHESIS_PROFILE",
+                                     "ci" if os.environ.get("CI") else "dev"))
