@@ -1,0 +1,422 @@
+"""User-defined derivative rules: ``custom_jvp`` and ``custom_vjp``.
+
+Both wrap a function whose body is traced into a jaxpr (``call_jaxpr``) and bound as a
+higher-order primitive, so every interpreter sees the call as one operation:
+
+* ``custom_jvp_call``: the jvp interpreter runs the user's rule instead of differentiating the
+  body; every other interpreter runs the body (batching re-wraps both the body and the rule in
+  vmap, so ``grad(vmap(f))`` still uses the rule).
+* ``custom_vjp_call``: the jvp interpreter runs the user's ``fwd`` and emits ``custom_lin``, a
+  primitive linear in the tangents whose transpose is the user's ``bwd``. Reverse mode (grad,
+  vjp, jacrev) therefore uses ``bwd``. **Forward mode** (jvp, jacfwd, hessian's outer jacfwd),
+  which JAX refuses for custom_vjp functions, works here by differentiating the primal body:
+  evaluating ``custom_lin`` with concrete tangents computes the jvp of ``call_jaxpr``. The
+  result is exact as long as the body is differentiable; ``bwd`` is not consulted there.
+
+``custom_lin`` and both call primitives can be inlined by the code generator through their
+``call_jaxpr`` param (for ``custom_lin`` it is the forward-mode jvp of the body).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, Sequence
+
+import numpy as np
+
+from funcad.core import Primitive, Tracer, bind_with, get_aval, is_float, run_with
+from funcad import core
+from funcad.interpreters.batching import BatchInterpreter, BatchTracer, bdim_to_front
+from funcad.interpreters.jvp import Zero, instantiate, jvp_flat
+from funcad.interpreters.stage import trace_to_jaxpr
+from funcad.ir import ClosedJaxpr, eval_jaxpr
+from funcad.tree_util import tree_flatten, tree_unflatten
+
+__all__ = ["custom_jvp", "custom_vjp"]
+
+
+def _to_value(x):
+    if isinstance(x, (Tracer, np.ndarray)):
+        get_aval(x)
+        return x
+    return np.asarray(x, get_aval(x).dtype)
+
+
+def _run_batched(fun, vals, size):
+    """Run flat ``fun`` on values whose batch axis is 0, under a fresh vmap."""
+    interp = BatchInterpreter(core.current_interpreter(), size, "vmap")
+    ins = [BatchTracer(interp, v, 0) for v in vals]
+    with core.new_interpreter(interp):
+        outs = fun(*ins)
+        res = []
+        for o in outs:
+            v, d = interp.lift(o)
+            res.append(run_with(interp.prev, bdim_to_front, v, d, size))
+    return res
+
+
+def _all_to_front(vals, dims, size):
+    return [bdim_to_front(v, d, size) for v, d in zip(vals, dims)]
+
+
+def _eval_call(closed: ClosedJaxpr, args):
+    return eval_jaxpr(closed.jaxpr, closed.consts, list(args))
+
+
+def _call_jaxpr_lowering_note(prim):
+    prim.inline_call_jaxpr = True  # the code generator may inline params["call_jaxpr"]
+    return prim
+
+
+# ---------------------------------------------------------------------------------------------
+# custom_jvp_call
+
+def _cjvp_jvp(primals, tangents, *, call_jaxpr, jvp_fn, name):
+    tangents = [instantiate(t) for t in tangents]
+    outs, t_outs = jvp_fn(primals, tangents)
+    return outs, t_outs
+
+
+def _cjvp_batch(vals, dims, *, call_jaxpr, jvp_fn, name, axis_size):
+    vals = _all_to_front(vals, dims, axis_size)
+    batched_call = trace_to_jaxpr(lambda *a: _run_batched(
+        lambda *x: _eval_call(call_jaxpr, x), a, axis_size),
+        [get_aval(v) for v in vals], "vmap")
+
+    def batched_jvp(primals, tangents):
+        n = len(primals)
+        outs = _run_batched(lambda *a: _pair_flat(jvp_fn(list(a[:n]), list(a[n:]))),
+                            list(primals) + list(tangents), axis_size)
+        k = len(outs) // 2
+        return outs[:k], outs[k:]
+
+    out = custom_jvp_call_p.bind(*vals, call_jaxpr=batched_call, jvp_fn=batched_jvp, name=name)
+    return out, [0] * len(out)
+
+
+def _pair_flat(pair):
+    a, b = pair
+    return list(a) + list(b)
+
+
+_cjvp_batch.needs_size = True
+
+custom_jvp_call_p = _call_jaxpr_lowering_note(Primitive(
+    "custom_jvp_call", multiple_results=True,
+    impl=lambda *args, call_jaxpr, jvp_fn, name: _eval_call(call_jaxpr, args),
+    abstract_eval=lambda *avals, call_jaxpr, jvp_fn, name: call_jaxpr.out_avals,
+    jvp=_cjvp_jvp, batch=_cjvp_batch,
+    xfail={"registry": "higher-order: tested through funcad.custom_jvp in test_custom.py"}))
+
+
+class custom_jvp:
+    """A function with a custom forward-mode rule (as ``jax.custom_jvp``).
+
+    >>> import funcad, funcad.numpy as fnp
+    >>> @funcad.custom_jvp
+    ... def f(x):
+    ...     return fnp.sin(x)
+    >>> @f.defjvp
+    ... def f_jvp(primals, tangents):
+    ...     (x,), (t,) = primals, tangents
+    ...     return f(x), 2.0 * t   # a deliberately different rule
+    >>> float(funcad.grad(f)(0.3))
+    2.0
+    """
+
+    def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.jvp_rule = None
+
+    def defjvp(self, jvp: Callable) -> Callable:
+        """``jvp(primals, tangents) -> (primal_out, tangent_out)`` (non-differentiable
+        arguments first, as in JAX)."""
+        self.jvp_rule = jvp
+        return jvp
+
+    def defjvps(self, *rules) -> None:
+        """One rule per argument: ``rule(t_i, primal_out, *primals) -> tangent_out``
+        contribution (None: the output does not depend on that argument)."""
+        def jvp(primals, tangents):
+            out = self(*primals)
+            t_out = None
+            for rule, t in zip(rules, tangents):
+                if rule is None:
+                    continue
+                c = rule(t, out, *primals)
+                t_out = c if t_out is None else _tree_add(t_out, c)
+            if t_out is None:
+                from funcad.tree_util import tree_map
+                t_out = tree_map(lambda o: np.zeros_like(np.asarray(o)), out)
+            return out, t_out
+        if self.nondiff_argnums:
+            raise NotImplementedError("custom_jvp.defjvps does not support nondiff_argnums; "
+                                      "use defjvp")
+        self.jvp_rule = jvp
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise TypeError(f"custom_jvp function {self.__name__}: pass arguments "
+                            f"positionally (keyword arguments are not supported)")
+        if self.jvp_rule is None:
+            raise AttributeError(f"no jvp rule defined for custom_jvp function "
+                                 f"{self.__name__}; use @{self.__name__}.defjvp")
+        nd = self.nondiff_argnums
+        static = {i: args[i] for i in nd}
+        dyn = [a for i, a in enumerate(args) if i not in nd]
+        leaves, in_tree = tree_flatten(tuple(dyn))
+        if core.is_eager() and not any(isinstance(x, Tracer) for x in leaves):
+            return self.fun(*args)
+        leaves = [_to_value(x) for x in leaves]
+        full = _merge(static, len(args))
+        store: dict = {}
+
+        def flat_fun(*xs):
+            out = self.fun(*full(tree_unflatten(in_tree, xs)))
+            outs, store["out_tree"] = tree_flatten(out)
+            return [_to_value(o) for o in outs]
+
+        closed = trace_to_jaxpr(flat_fun, [get_aval(x) for x in leaves], "custom_jvp")
+        out_tree = store["out_tree"]
+        out_avals = closed.out_avals
+        rule, name = self.jvp_rule, self.__name__
+
+        def jvp_fn(primals, tangents):
+            p = tree_unflatten(in_tree, primals)
+            t = tree_unflatten(in_tree, tangents)
+            res = rule(*[static[i] for i in nd], p, t) if nd else rule(p, t)
+            if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                raise TypeError(f"custom_jvp rule of {name} must return a pair "
+                                f"(primal_out, tangent_out); got {type(res).__name__}")
+            po, to = res
+            p_leaves, p_tree = tree_flatten(po)
+            t_leaves, t_tree = tree_flatten(to)
+            if p_tree != out_tree or t_tree != out_tree:
+                raise TypeError(f"custom_jvp rule of {name} must return primal and tangent "
+                                f"outputs with the structure of the function's output "
+                                f"{out_tree}; got {p_tree} and {t_tree}")
+            t_fixed = []
+            for i, (tl, a) in enumerate(zip(t_leaves, out_avals)):
+                tl = _to_value(tl)
+                ta = get_aval(tl)
+                if ta.shape != a.shape:
+                    raise TypeError(f"custom_jvp rule of {name}: tangent output {i} has shape "
+                                    f"{ta.shape}, but the primal output has shape {a.shape}")
+                if ta.dtype != a.dtype and is_float(a.dtype):
+                    from funcad import lax
+                    tl = lax.convert_element_type(tl, a.dtype)
+                t_fixed.append(tl)
+            return [_to_value(x) for x in p_leaves], t_fixed
+
+        outs = custom_jvp_call_p.bind(*leaves, call_jaxpr=closed, jvp_fn=jvp_fn, name=name)
+        return tree_unflatten(out_tree, outs)
+
+
+def _merge(static: dict, n: int):
+    def full(dyn):
+        it = iter(dyn)
+        return [static[i] if i in static else next(it) for i in range(n)]
+    return full
+
+
+def _tree_add(a, b):
+    from funcad.tree_util import tree_map
+    from funcad import numpy as fnp
+    return tree_map(fnp.add, a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# custom_vjp_call and custom_lin
+
+def _cvjp_jvp(primals, tangents, *, call_jaxpr, fwd_fn, bwd_fn, name):
+    outs, res = fwd_fn(primals)
+    jvp_jaxpr = _jvp_of(call_jaxpr)
+    t_outs = custom_lin_p.bind(*res, *primals, *[instantiate(t) for t in tangents],
+                               num_res=len(res), bwd_fn=bwd_fn, call_jaxpr=jvp_jaxpr,
+                               out_avals=tuple(call_jaxpr.out_avals), name=name)
+    return outs, t_outs
+
+
+def _jvp_of(closed: ClosedJaxpr) -> ClosedJaxpr:
+    n = len(closed.in_avals)
+
+    def f(*args):
+        p, t = args[:n], args[n:]
+        _, t_out = jvp_flat(lambda *x: _eval_call(closed, x), list(p), list(t))
+        return [instantiate(x) for x in t_out]
+
+    return trace_to_jaxpr(f, list(closed.in_avals) * 2, "custom_vjp jvp")
+
+
+def _cvjp_batch(vals, dims, *, call_jaxpr, fwd_fn, bwd_fn, name, axis_size):
+    vals = _all_to_front(vals, dims, axis_size)
+    batched_call = trace_to_jaxpr(lambda *a: _run_batched(
+        lambda *x: _eval_call(call_jaxpr, x), a, axis_size),
+        [get_aval(v) for v in vals], "vmap")
+    box = {}
+
+    def batched_fwd(primals):
+        def f(*a):
+            outs, res = fwd_fn(list(a))
+            box["n_out"] = len(outs)
+            return list(outs) + list(res)
+        both = _run_batched(f, primals, axis_size)
+        k = box["n_out"]
+        return both[:k], both[k:]
+
+    def batched_bwd(res, cts):
+        n_res = len(res)
+        return _run_batched(lambda *a: bwd_fn(list(a[:n_res]), list(a[n_res:])),
+                            list(res) + [instantiate(c) for c in cts], axis_size)
+
+    out = custom_vjp_call_p.bind(*vals, call_jaxpr=batched_call, fwd_fn=batched_fwd,
+                                 bwd_fn=batched_bwd, name=name)
+    return out, [0] * len(out)
+
+
+_cvjp_batch.needs_size = True
+
+custom_vjp_call_p = _call_jaxpr_lowering_note(Primitive(
+    "custom_vjp_call", multiple_results=True,
+    impl=lambda *args, call_jaxpr, fwd_fn, bwd_fn, name: _eval_call(call_jaxpr, args),
+    abstract_eval=lambda *avals, call_jaxpr, fwd_fn, bwd_fn, name: call_jaxpr.out_avals,
+    jvp=_cvjp_jvp, batch=_cvjp_batch,
+    xfail={"registry": "higher-order: tested through funcad.custom_vjp in test_custom.py"}))
+
+
+def _lin_split(args, num_res):
+    res = args[:num_res]
+    rest = args[num_res:]
+    n = len(rest) // 2
+    return res, rest[:n], rest[n:]
+
+
+def _lin_forward(args, num_res, call_jaxpr):
+    """Forward mode of a custom_vjp function: the jvp of its body."""
+    _, primals, tangents = _lin_split(list(args), num_res)
+    return _eval_call(call_jaxpr, list(primals) + list(tangents))
+
+
+def _lin_impl(*args, num_res, bwd_fn, call_jaxpr, out_avals, name):
+    return _lin_forward(args, num_res, call_jaxpr)
+
+
+def _lin_jvp(primals, tangents, *, num_res, bwd_fn, call_jaxpr, out_avals, name):
+    return jvp_flat(lambda *a: _lin_forward(a, num_res, call_jaxpr), list(primals),
+                    list(tangents))
+
+
+def _lin_batch(vals, dims, *, num_res, bwd_fn, call_jaxpr, out_avals, name, axis_size):
+    vals = _all_to_front(vals, dims, axis_size)
+    return (_run_batched(lambda *a: _lin_forward(a, num_res, call_jaxpr), vals, axis_size),
+            [0] * len(out_avals))
+
+
+_lin_batch.needs_size = True
+
+
+def _lin_transpose(cts, *args, num_res, bwd_fn, call_jaxpr, out_avals, name):
+    from funcad.interpreters.transpose import UndefinedPrimal
+    res, primals, tangents = _lin_split(list(args), num_res)
+    if any(type(x) is UndefinedPrimal for x in list(res) + list(primals)):
+        raise TypeError(f"custom_vjp function {name}: residuals cannot be linear")
+    cts_in = bwd_fn(list(res), [instantiate(c) for c in cts])
+    return [None] * (num_res + len(primals)) + list(cts_in)
+
+
+custom_lin_p = _call_jaxpr_lowering_note(Primitive(
+    "custom_lin", multiple_results=True, impl=_lin_impl,
+    abstract_eval=lambda *avals, num_res, bwd_fn, call_jaxpr, out_avals, name: list(out_avals),
+    jvp=_lin_jvp, batch=_lin_batch, transpose=_lin_transpose, linear=True,
+    xfail={"registry": "internal to custom_vjp: tested in test_custom.py"}))
+custom_lin_p.call_jaxpr_args = "primals_and_tangents"  # inputs after the residuals
+
+
+class custom_vjp:
+    """A function with a custom reverse-mode rule (as ``jax.custom_vjp``).
+
+    ``f.defvjp(fwd, bwd)``: ``fwd(*args) -> (out, residuals)``, ``bwd(residuals, ct) ->``
+    a tuple with one cotangent per (differentiable) argument. Unlike JAX, forward mode
+    (jvp, jacfwd) also works: it differentiates the function's body.
+    """
+
+    def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.fwd = self.bwd = None
+
+    def defvjp(self, fwd: Callable, bwd: Callable) -> None:
+        self.fwd, self.bwd = fwd, bwd
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise TypeError(f"custom_vjp function {self.__name__}: pass arguments "
+                            f"positionally (keyword arguments are not supported)")
+        if self.fwd is None:
+            raise AttributeError(f"no vjp rule defined for custom_vjp function "
+                                 f"{self.__name__}; use {self.__name__}.defvjp(fwd, bwd)")
+        nd = self.nondiff_argnums
+        static = {i: args[i] for i in nd}
+        dyn = [a for i, a in enumerate(args) if i not in nd]
+        leaves, in_tree = tree_flatten(tuple(dyn))
+        if core.is_eager() and not any(isinstance(x, Tracer) for x in leaves):
+            return self.fun(*args)
+        leaves = [_to_value(x) for x in leaves]
+        full = _merge(static, len(args))
+        store: dict = {}
+        name, fwd, bwd = self.__name__, self.fwd, self.bwd
+
+        def flat_fun(*xs):
+            out = self.fun(*full(tree_unflatten(in_tree, xs)))
+            outs, store["out_tree"] = tree_flatten(out)
+            return [_to_value(o) for o in outs]
+
+        in_avals = [get_aval(x) for x in leaves]
+        closed = trace_to_jaxpr(flat_fun, in_avals, "custom_vjp")
+        out_tree = store["out_tree"]
+
+        def fwd_fn(primals):
+            res = fwd(*full(tree_unflatten(in_tree, primals)))
+            if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                raise TypeError(f"custom_vjp fwd of {name} must return a pair (output, "
+                                f"residuals); got {type(res).__name__}")
+            out, r = res
+            o_leaves, o_tree = tree_flatten(out)
+            if o_tree != out_tree:
+                raise TypeError(f"custom_vjp fwd of {name} must return an output with the "
+                                f"function's structure {out_tree}; got {o_tree}")
+            r_leaves, store["res_tree"] = tree_flatten(r)
+            return [_to_value(o) for o in o_leaves], [_to_value(x) for x in r_leaves]
+
+        def bwd_fn(res, cts):
+            r = tree_unflatten(store["res_tree"], res)
+            ct = tree_unflatten(out_tree, cts)
+            out = bwd(*[static[i] for i in nd], r, ct) if nd else bwd(r, ct)
+            if not isinstance(out, (tuple, list)):
+                raise TypeError(f"custom_vjp bwd of {name} must return a tuple with one "
+                                f"cotangent per argument; got {type(out).__name__}")
+            if len(out) != len(dyn):
+                raise TypeError(f"custom_vjp bwd of {name} returned {len(out)} cotangents for "
+                                f"{len(dyn)} differentiable arguments")
+            c_leaves, c_tree = tree_flatten(tuple(out), is_leaf=lambda x: x is None)
+            if c_tree != in_tree and len(c_leaves) != len(in_avals):
+                raise TypeError(f"custom_vjp bwd of {name} must return cotangents with the "
+                                f"arguments' structure {in_tree}; got {c_tree}")
+            result = []
+            for i, (c, a) in enumerate(zip(c_leaves, in_avals)):
+                if c is None:
+                    from funcad import lax
+                    result.append(lax.full(a.shape, 0, a.dtype))
+                    continue
+                c = _to_value(c)
+                if get_aval(c).shape != a.shape:
+                    raise TypeError(f"custom_vjp bwd of {name}: cotangent {i} has shape "
+                                    f"{get_aval(c).shape}, but the argument has shape {a.shape}")
+                result.append(c)
+            return result
+
+        outs = custom_vjp_call_p.bind(*leaves, call_jaxpr=closed, fwd_fn=fwd_fn,
+                                      bwd_fn=bwd_fn, name=name)
+        return tree_unflatten(out_tree, outs)
