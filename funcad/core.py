@@ -85,12 +85,27 @@ class ShapedArray:
 _PY_SCALAR_DTYPES = {bool: bool_, int: int64, float: float64}
 
 
+_AVALS: dict = {}
+
+
+def _array_aval(shape, dtype) -> ShapedArray:
+    key = (shape, dtype)
+    a = _AVALS.get(key)
+    if a is None:
+        if len(_AVALS) > 4096:
+            _AVALS.clear()
+        a = _AVALS[key] = ShapedArray(shape, check_dtype(dtype))
+    return a
+
+
 def get_aval(x) -> ShapedArray:
     """Abstract value of a tracer, array or scalar; TypeError for what funcad cannot hold."""
+    if type(x) is np.ndarray:
+        return _array_aval(x.shape, x.dtype)
     if isinstance(x, Tracer):
         return x.aval
     if isinstance(x, (np.ndarray, np.generic)):
-        return ShapedArray(x.shape, check_dtype(x.dtype))
+        return _array_aval(x.shape, x.dtype)
     t = type(x)
     if t in _PY_SCALAR_DTYPES:
         return ShapedArray((), _PY_SCALAR_DTYPES[t])

@@ -8,6 +8,7 @@ vectorisable approximation used unless ``config.exact_math`` is set.
 """
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from funcad import lax
 from funcad.core import Primitive, ShapedArray, bool_, check_dtype, get_aval, is_float
 from funcad.interpreters.batching import bdim_to
+from funcad.interpreters.transpose import UndefinedPrimal
 from funcad.interpreters.jvp import Zero, add_tangents, instantiate
 from funcad.primitives._family import check_kind, strict_same
 
@@ -33,10 +35,31 @@ def _export(fn):
 # Shared rules
 
 def _align_batched(vals, dims):
-    """Give every operand the batch axis at the same position (the first batched one's)."""
+    """Give every operand the batch axis at the same position (the first batched one's).
+
+    Rank-0 operands may meet full-rank ones (scalar operands broadcast implicitly): an
+    unbatched scalar stays as it is; a batched scalar is broadcast along the other axes."""
     d0 = next(d for d in dims if d is not None)
     size = get_aval(vals[dims.index(d0)]).shape[d0]
-    return [bdim_to(v, d, d0, size) if d != d0 else v for v, d in zip(vals, dims)], d0
+    ranks = [get_aval(v).ndim - (d is not None) for v, d in zip(vals, dims)]
+    full = builtins.max(ranks)
+    shape = None
+    if full:
+        j = ranks.index(full)
+        d_full = dims[j]
+        fs = get_aval(vals[j]).shape
+        shape = fs if d_full is None else fs[:d_full] + fs[d_full + 1:]
+    out = []
+    for v, d, r in zip(vals, dims, ranks):
+        if r == 0 and full:
+            if d is None:
+                out.append(v)
+                continue
+            target = shape[:d0] + (size,) + shape[d0:]
+            out.append(lax.broadcast_in_dim(v, target, (d0,)))
+            continue
+        out.append(bdim_to(v, d, d0, size) if d != d0 else v)
+    return out, d0
 
 
 def _elementwise_batch(prim):
@@ -44,6 +67,22 @@ def _elementwise_batch(prim):
         vals, d = _align_batched(vals, dims)
         return prim.bind(*vals, **params), d
     return batch
+
+
+def _unbroadcast(ct, aval):
+    """Cotangent of a rank-0 operand that was broadcast implicitly: sum it."""
+    if aval.ndim == 0 and get_aval(ct).ndim:
+        return lax.reduce_sum(ct, tuple(range(get_aval(ct).ndim)))
+    return ct
+
+
+def _binary_aval(name, x, y):
+    if x.dtype != y.dtype or (x.shape != y.shape and x.shape and y.shape):
+        raise TypeError(
+            f"lax.{name} requires operands of equal shape (or one of rank 0) and equal dtype; "
+            f"got {x.str_short()} and {y.str_short()}. Use funcad.numpy (fnp) for "
+            f"broadcasting and type promotion.")
+    return x if x.shape else y
 
 
 def _zero_jvp(prim):
@@ -60,11 +99,16 @@ def _scalar_like(c, x):
     return s if a.ndim == 0 else lax.broadcast_in_dim(s, a.shape, ())
 
 
+def _scalar_of(c, x):
+    """A Python scalar as a rank-0 array of x's dtype (binary primitives broadcast it)."""
+    return np.asarray(c, get_aval(x).dtype)
+
+
 def _coerce2(x, y):
     if isinstance(x, (int, float, bool)) and not isinstance(y, (int, float, bool)):
-        return _scalar_like(x, y), y
+        return _scalar_of(x, y), y
     if isinstance(y, (int, float, bool)):
-        return x, _scalar_like(y, x)
+        return x, _scalar_of(y, x)
     return x, y
 
 
@@ -245,7 +289,7 @@ def binary(name, impl, dx, dy, emit, *, kinds="f", domain=((-3.0, 3.0), (-3.0, 3
     tangent contributions (None for both: zero derivative)."""
 
     def abstract_eval(x, y):
-        a = strict_same(name, [x, y])
+        a = _binary_aval(name, x, y)
         check_kind(name, a, kinds)
         return a if out_dtype is None else a.update(dtype=out_dtype)
 
@@ -258,15 +302,20 @@ def binary(name, impl, dx, dy, emit, *, kinds="f", domain=((-3.0, 3.0), (-3.0, 3
             x, y = primals
             tx, ty = tangents
             ans = prim.bind(x, y)
-            out = Zero(get_aval(ans))
+            a = get_aval(ans)
+            out = Zero(a)
             if type(tx) is not Zero:
-                out = add_tangents(out, dx(tx, ans, x, y))
+                out = add_tangents(out, _full_shape(dx(tx, ans, x, y), a))
             if type(ty) is not Zero:
-                out = add_tangents(out, dy(ty, ans, x, y))
+                out = add_tangents(out, _full_shape(dy(ty, ans, x, y), a))
             return ans, out
         prim.jvp = jvp
     prim.batch = _elementwise_batch(prim)
     return prim
+
+
+def _full_shape(t, aval):
+    return t if get_aval(t).shape == aval.shape else lax.broadcast_in_dim(t, aval.shape, ())
 
 
 def _wrap_binary(name, prim):
@@ -280,29 +329,31 @@ def _wrap_binary(name, prim):
 
 
 def _add_transpose(ct, x, y):
-    return [ct if _undef(x) else None, ct if _undef(y) else None]
+    return [_unbroadcast(ct, x.aval) if _undef(x) else None,
+            _unbroadcast(ct, y.aval) if _undef(y) else None]
 
 
 def _sub_transpose(ct, x, y):
-    return [ct if _undef(x) else None, lax.neg(ct) if _undef(y) else None]
+    return [_unbroadcast(ct, x.aval) if _undef(x) else None,
+            _unbroadcast(lax.neg(ct), y.aval) if _undef(y) else None]
 
 
 def _mul_transpose(ct, x, y):
     if _undef(x) and _undef(y):
         raise TypeError("lax.mul: cannot transpose a product of two linear values "
                         "(the function is not linear)")
-    return [lax.mul(ct, y) if _undef(x) else None, lax.mul(x, ct) if _undef(y) else None]
+    return [_unbroadcast(lax.mul(ct, y), x.aval) if _undef(x) else None,
+            _unbroadcast(lax.mul(x, ct), y.aval) if _undef(y) else None]
 
 
 def _div_transpose(ct, x, y):
     if _undef(y):
         raise TypeError("lax.div: cannot transpose with respect to the divisor "
                         "(the function is not linear in it)")
-    return [lax.div(ct, y), None]
+    return [_unbroadcast(lax.div(ct, y), x.aval), None]
 
 
 def _undef(x):
-    from funcad.interpreters.transpose import UndefinedPrimal
     return type(x) is UndefinedPrimal
 
 
@@ -395,9 +446,9 @@ def _select_n_abstract(pred, *cases):
     if not cases:
         raise TypeError("lax.select_n needs at least one case")
     c = strict_same("select_n", list(cases), "cases")
-    if pred.shape != c.shape:
+    if pred.shape != c.shape and pred.shape != ():
         raise TypeError(f"lax.select_n: the predicate has shape {pred.shape} but the cases "
-                        f"have shape {c.shape}; they must be equal")
+                        f"have shape {c.shape}; it must be equal or a scalar")
     if pred.dtype != bool_ and pred.dtype.kind != "i":
         raise TypeError(f"lax.select_n: the predicate must be bool or int, got {pred.dtype}")
     if pred.dtype == bool_ and len(cases) > 2:

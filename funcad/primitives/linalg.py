@@ -12,13 +12,13 @@ import numpy as np
 from funcad import lax
 from funcad.core import Primitive, ShapedArray, get_aval
 from funcad.interpreters.batching import bdim_to_front, moveaxis
+from funcad.interpreters.transpose import UndefinedPrimal
 from funcad.interpreters.jvp import Zero, add_tangents, instantiate
 
 __all__ = ["dot_general", "dot_general_p"]
 
 
 def _undef(x):
-    from funcad.interpreters.transpose import UndefinedPrimal
     return type(x) is UndefinedPrimal
 
 

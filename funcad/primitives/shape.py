@@ -18,6 +18,7 @@ import numpy as np
 from funcad import lax
 from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, int64
 from funcad.interpreters.batching import bdim_to, bdim_to_front, moveaxis, needs_axis_size
+from funcad.interpreters.transpose import UndefinedPrimal
 from funcad.interpreters.jvp import Zero, instantiate, zeros_like_aval
 from funcad.primitives._family import linear_jvp
 
@@ -30,7 +31,6 @@ def _export(fn):
 
 
 def _undef(x):
-    from funcad.interpreters.transpose import UndefinedPrimal
     return type(x) is UndefinedPrimal
 
 
