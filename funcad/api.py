@@ -52,6 +52,29 @@ def _flatten_fun(fun, in_tree, store: dict):
     return flat
 
 
+def _flatten_fun_aux(fun, in_tree, store: dict, has_aux: bool, name: str | None = None):
+    """Like _flatten_fun; with ``has_aux`` the aux leaves follow the output leaves, so that the
+    transformation lowers them to plain values like any output (they must not escape as
+    tracers). ``store["n_out"]`` counts the real outputs, ``store["aux_tree"]`` is aux's tree.
+    """
+    def flat(*leaves):
+        out = _aux_wrap(fun, has_aux, store, name)(*tree_unflatten(in_tree, leaves))
+        out_leaves, out_tree = tree_flatten(out)
+        store["out_tree"], store["n_out"] = out_tree, len(out_leaves)
+        if not has_aux:
+            return out_leaves
+        aux_leaves, store["aux_tree"] = tree_flatten(store.pop("aux"))
+        return out_leaves + aux_leaves
+    return flat
+
+
+def _split_aux(store: dict, leaves: list):
+    """(output leaves, aux pytree or None) from the flat results of _flatten_fun_aux."""
+    n = store["n_out"]
+    aux = tree_unflatten(store["aux_tree"], leaves[n:]) if "aux_tree" in store else None
+    return leaves[:n], aux
+
+
 # ---------------------------------------------------------------------------------------------
 # Staging
 
@@ -136,8 +159,8 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fa
     p_leaves, p_tree = tree_flatten(tuple(primals))
     t_leaves, t_tree = tree_flatten(tuple(tangents))
     if p_tree != t_tree:
-        raise ValueError(f"jvp: primal and tangent arguments must have the same tree "
-                         f"structure; got {p_tree} and {t_tree}")
+        raise ValueError(f"jvp of {_fun_name(fun)}: primals and tangents must have the same "
+                         f"tree structure; got primals {p_tree} and tangents {t_tree}")
     p_leaves = [_as_value(p) for p in p_leaves]
     t_leaves = [_as_value(t) for t in t_leaves]
     ts = []
@@ -145,24 +168,30 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fa
         _check_tangent("jvp", i, p, t)
         ts.append(t if is_float(get_aval(p).dtype) else Zero(get_aval(p)))
     store: dict = {}
-    flat = _flatten_fun(_aux_wrap(fun, has_aux, store), p_tree, store)
+    flat = _flatten_fun_aux(fun, p_tree, store, has_aux)
     outs, t_outs = jvp_flat(flat, p_leaves, ts)
+    outs, aux = _split_aux(store, outs)
     out_tree = store["out_tree"]
-    t_outs = [instantiate(t) for t in t_outs]
+    t_outs = [instantiate(t) for t in t_outs[:len(outs)]]
     if has_aux:
-        return (tree_unflatten(out_tree, outs), tree_unflatten(out_tree, t_outs), store["aux"])
+        return (tree_unflatten(out_tree, outs), tree_unflatten(out_tree, t_outs), aux)
     return tree_unflatten(out_tree, outs), tree_unflatten(out_tree, t_outs)
 
 
-def _aux_wrap(fun, has_aux, store):
+def _aux_wrap(fun, has_aux, store, name=None):
     if not has_aux:
         return fun
+    name = name or _fun_name(fun)
 
     def f(*args):
         out = fun(*args)
         if not (isinstance(out, tuple) and len(out) == 2):
-            raise TypeError(f"has_aux=True requires {_fun_name(fun)} to return a pair "
-                            f"(output, aux); got {type(out).__name__}")
+            got = ("an array" if isinstance(out, (Tracer, np.ndarray, np.generic)) else
+                   f"a {type(out).__name__}" + (f" of length {len(out)}"
+                                                if isinstance(out, tuple) else ""))
+            raise TypeError(f"has_aux=True requires {name} to return a pair "
+                            f"(output, aux); it returned {got}. Return (output, aux) or "
+                            f"drop has_aux=True.")
         store["aux"] = out[1]
         return out[0]
     return f
@@ -222,37 +251,50 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
     With ``has_aux=True`` ``fun`` returns ``(out, aux)`` and vjp returns
     ``(out, vjp_fn, aux)``.
     """
+    return _vjp(fun, primals, has_aux, "vjp", _fun_name(fun))
+
+
+def _vjp(fun, primals, has_aux, who, name):
+    """vjp, with the transformation's name ``who`` (for tracers that escape) and the user
+    function's ``name`` (for error messages)."""
     p_leaves, p_tree = tree_flatten(primals)
     p_leaves = [_as_value(p) for p in p_leaves]
     store: dict = {}
-    flat = _flatten_fun(_aux_wrap(fun, has_aux, store), p_tree, store)
-    outs, lin, mask = linearize_flat(flat, p_leaves, "vjp")
+    flat = _flatten_fun_aux(fun, p_tree, store, has_aux, name)
+    outs, lin, mask = linearize_flat(flat, p_leaves, who)
+    outs, aux = _split_aux(store, outs)
+    n_aux = len(lin.jaxpr.outvars) - len(outs)
     out_tree = store["out_tree"]
     out_avals = [get_aval(o) for o in outs]
 
     def vjp_fn(ct):
         ct_leaves, ct_tree = tree_flatten(ct)
         if ct_tree != out_tree:
-            raise ValueError(f"vjp: the cotangent must have the structure of the output, "
-                             f"{out_tree}; got {ct_tree}")
+            raise ValueError(f"vjp of {name}: the cotangent must have the structure of "
+                             f"{name}'s output, {out_tree}; got {ct_tree}")
         cts = []
         for i, (c, a) in enumerate(zip(ct_leaves, out_avals)):
             c = _as_value(c)
             ca = get_aval(c)
-            if ca.shape != a.shape or (is_float(a.dtype) and ca.dtype != a.dtype):
-                raise ValueError(f"vjp: cotangent {i} has shape {ca.shape} and dtype "
-                                 f"{ca.dtype}, but the output has shape {a.shape} and dtype "
-                                 f"{a.dtype}; they must match")
+            where = "the cotangent" if len(out_avals) == 1 else f"cotangent leaf {i}"
+            if ca.shape != a.shape:
+                raise ValueError(f"vjp of {name}: {where} has shape {ca.shape}, but {name}'s "
+                                 f"output has shape {a.shape} ({a.str_short()}); pass a "
+                                 f"cotangent of the output's shape and dtype")
+            if is_float(a.dtype) and ca.dtype != a.dtype:
+                raise TypeError(f"vjp of {name}: {where} has dtype {ca.dtype}, but {name}'s "
+                                f"output has dtype {a.dtype} ({a.str_short()}); convert it "
+                                f"with .astype({a.dtype.name})")
             cts.append(c)
         args = [UndefinedPrimal(v.aval) for v in lin.jaxpr.invars]
-        res = backward_pass(lin.jaxpr, lin.consts, args, cts)
+        res = backward_pass(lin.jaxpr, lin.consts, args, cts + [None] * n_aux)
         it = iter(res)
         cts_in = [instantiate(next(it)) if m else _zeros_for(p) for p, m in zip(p_leaves, mask)]
         return tree_unflatten(p_tree, cts_in)
 
     out = tree_unflatten(out_tree, outs)
     if has_aux:
-        return out, vjp_fn, store["aux"]
+        return out, vjp_fn, aux
     return out, vjp_fn
 
 
@@ -276,12 +318,17 @@ def linear_transpose(fun: Callable, *primals):
     return transposed
 
 
-def _argnums_tuple(who, argnums, nargs):
+def _argnums_tuple(who, argnums, nargs, name="the function"):
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for a in nums:
-        if not isinstance(a, int) or not -nargs <= a < nargs:
-            raise ValueError(f"{who}: argnums {argnums} is out of range for a function called "
-                             f"with {nargs} positional argument(s)")
+        if not isinstance(a, int) or isinstance(a, bool):
+            raise TypeError(f"{who}({name}): argnums must be an int or a tuple of ints, got "
+                            f"{argnums!r}")
+        if not -nargs <= a < nargs:
+            raise ValueError(f"{who}({name}): argnums {argnums!r} is out of range: {name} was "
+                             f"called with {nargs} positional argument(s), so each argnum "
+                             f"must be in [{-nargs}, {nargs}). Pass the arguments to "
+                             f"differentiate positionally, or fix argnums.")
     return tuple(a % nargs for a in nums)
 
 
@@ -302,7 +349,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
 
     @functools.wraps(fun)
     def vg(*args, **kwargs):
-        nums = _argnums_tuple("grad", argnums, len(args))
+        nums = _argnums_tuple("grad", argnums, len(args), name)
         dyn = tuple(args[i] for i in nums)
         for k, a in zip(nums, dyn):
             for leaf in tree_flatten(a)[0]:
@@ -312,13 +359,18 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
                         f"grad requires real-valued (float) inputs; argument {k} of {name} "
                         f"has dtype {dt}. Pass floats (for example x.astype(float)) or use "
                         f"allow_int=True.")
-        out = vjp(_partial_args(fun, args, kwargs, nums), *dyn, has_aux=has_aux)
+        out = _vjp(_partial_args(fun, args, kwargs, nums), dyn, has_aux, "grad", name)
         value, vjp_fn = out[0], out[1]
-        if isinstance(value, (tuple, list, dict)) or get_aval(value).shape != ():
-            shape = (get_aval(value).shape if not isinstance(value, (tuple, list, dict))
-                     else type(value).__name__)
-            raise TypeError(f"grad requires a scalar output; {name} returned shape {shape}. "
-                            f"Use jacrev or vjp for non-scalar outputs.")
+        leaves = tree_flatten(value)[0]
+        if len(leaves) != 1 or leaves[0] is not value:
+            raise TypeError(f"grad requires a scalar output; {name} returned a "
+                            f"{type(value).__name__} (a pytree of {len(leaves)} arrays). Use "
+                            f"jacrev or vjp for non-scalar outputs, or has_aux=True to "
+                            f"return extra values.")
+        if get_aval(value).shape != ():
+            raise TypeError(f"grad requires a scalar output; {name} returned an array of "
+                            f"shape {get_aval(value).shape}. Use jacrev or vjp for "
+                            f"non-scalar outputs (or sum the output).")
         if not is_float(get_aval(value).dtype):
             raise TypeError(f"grad requires a float output; {name} returned dtype "
                             f"{get_aval(value).dtype}")
@@ -362,8 +414,43 @@ def _check_axis(who, axis, ndim, what):
         raise TypeError(f"{who}: axes must be ints or None, got {axis!r} for {what}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"{who}: axis {axis} is out of range for {what}, which has rank "
-                         f"{ndim}")
+                         f"{ndim} (valid axes: {-ndim} to {ndim - 1})")
     return axis % ndim
+
+
+def _paths(x, prefix: str) -> list:
+    """Readable paths of the leaves of ``x`` for error messages, in tree_flatten's order (for
+    the builtin containers; other nodes give ``prefix`` plus a leaf number)."""
+    if x is None:
+        return []
+    t = type(x)
+    if t in (tuple, list) or (isinstance(x, tuple) and hasattr(x, "_fields")):
+        named = hasattr(x, "_fields")
+        return [p for i, c in enumerate(x)
+                for p in _paths(c, f"{prefix}.{x._fields[i]}" if named else f"{prefix}[{i}]")]
+    if t is dict:
+        from funcad.tree_util import _sorted_keys
+        return [p for k in _sorted_keys(x) for p in _paths(x[k], f"{prefix}[{k!r}]")]
+    n = len(tree_flatten(x)[0])
+    return [prefix] if n == 1 and tree_flatten(x)[0][0] is x else \
+        [f"{prefix} (leaf {j})" for j in range(n)]
+
+
+def _leaf_names(fun, args, kwargs) -> list:
+    """One readable name per leaf of ``(args, kwargs)``: the parameter name and the path."""
+    import inspect
+    try:
+        params = [p.name for p in inspect.signature(fun).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for i, a in enumerate(args):
+        base = f"argument {params[i]}" if i < len(params) else f"argument {i}"
+        names.extend(_paths(a, base))
+    for k in sorted(kwargs):
+        names.extend(_paths(kwargs[k], f"keyword argument {k}"))
+    return names
 
 
 def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
@@ -380,8 +467,9 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
     @functools.wraps(fun)
     def batched(*args, **kwargs):
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
-            raise ValueError(f"vmap({name}): in_axes has {len(in_axes)} entries but the "
-                             f"function was called with {len(args)} positional arguments")
+            raise ValueError(f"vmap({name}): in_axes has {len(in_axes)} entries but {name} "
+                             f"was called with {len(args)} positional arguments; give one "
+                             f"entry per positional argument (None for unbatched ones)")
         leaves, in_tree = tree_flatten((args, kwargs))
         try:
             if isinstance(in_axes, tuple):
@@ -392,25 +480,31 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
             raise ValueError(f"vmap({name}): in_axes {in_axes!r} does not match the structure "
                              f"of the arguments: {e}") from None
         leaves = [_as_value(x) if a is not None else x for x, a in zip(leaves, axes)]
+        names = _leaf_names(fun, args, kwargs)
+        if len(names) != len(leaves):
+            names = [f"argument leaf {i}" for i in range(len(leaves))]
         sizes = []
         for i, (x, a) in enumerate(zip(leaves, axes)):
             if a is None:
                 continue
             nd = get_aval(x).ndim
             if nd == 0:
-                raise ValueError(f"vmap({name}): in_axes {a} given for a scalar (rank-0) "
-                                 f"argument leaf {i}; use None for unbatched scalars")
-            ax = _check_axis(f"vmap({name})", a, nd, f"argument leaf {i}")
+                raise ValueError(f"vmap({name}): in_axes gives axis {a} for {names[i]}, which "
+                                 f"is a scalar (rank 0) and has no axis to map; use None in "
+                                 f"in_axes for unbatched arguments")
+            ax = _check_axis(f"vmap({name})", a, nd, names[i])
             sizes.append((i, ax, get_aval(x).shape[ax]))
         if not sizes and axis_size is None:
             raise ValueError(f"vmap({name}): no argument is mapped (all in_axes are None); "
                              f"pass axis_size=...")
         size = axis_size if axis_size is not None else sizes[0][2]
         if any(s != size for _, _, s in sizes):
-            desc = ", ".join(f"argument leaf {i} has size {s} on axis {ax}"
-                             for i, ax, s in sizes)
+            desc = "; ".join(f"{names[i]} has size {s} on axis {ax}" for i, ax, s in sizes)
+            if axis_size is not None:
+                desc += f"; axis_size is {axis_size}"
             raise ValueError(f"vmap({name}) got inconsistent sizes for the mapped axis: "
-                             f"{desc}")
+                             f"{desc}. Every mapped axis must have the same size; use None "
+                             f"in in_axes for arguments that are not batched.")
         interp = BatchInterpreter(current_interpreter(), size, "vmap")
         ins = [x if a is None else BatchTracer(interp, x, a % get_aval(x).ndim)
                for x, a in zip(leaves, axes)]
@@ -428,8 +522,11 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
                 v, d = interp.lift(o)
                 if oa is None:
                     if d is not None:
-                        raise ValueError(f"vmap({name}): output leaf {j} depends on the mapped "
-                                         f"axis but out_axes is None for it")
+                        raise ValueError(f"vmap({name}): output leaf {j} ({get_aval(o).str_short()}"
+                                         f" per example) depends on the mapped axis, but "
+                                         f"out_axes is None for it; give it an axis (e.g. "
+                                         f"out_axes=0) or return a value that does not "
+                                         f"depend on the mapped inputs")
                     results.append(v)
                     continue
                 nd = get_aval(v).ndim + (1 if d is None else 0)
@@ -476,7 +573,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     """Jacobian by forward mode: one batched jvp over the input basis (vmap of jvp)."""
 
     def jac(*args, **kwargs):
-        nums = _argnums_tuple("jacfwd", argnums, len(args))
+        nums = _argnums_tuple("jacfwd", argnums, len(args), _fun_name(fun))
         dyn = tuple(args[i] for i in nums)
         f = _partial_args(fun, args, kwargs, nums)
         d_leaves, d_tree = tree_flatten(dyn)
@@ -527,10 +624,10 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     """Jacobian by reverse mode: one batched vjp over the output basis (vmap of vjp)."""
 
     def jac(*args, **kwargs):
-        nums = _argnums_tuple("jacrev", argnums, len(args))
+        nums = _argnums_tuple("jacrev", argnums, len(args), _fun_name(fun))
         dyn = tuple(args[i] for i in nums)
         f = _partial_args(fun, args, kwargs, nums)
-        res = vjp(f, *dyn, has_aux=has_aux)
+        res = _vjp(f, dyn, has_aux, "jacrev", _fun_name(fun))
         y, vjp_fn = res[0], res[1]
         y_leaves, y_tree = tree_flatten(y)
         y_leaves = [_as_value(v) for v in y_leaves]

@@ -483,6 +483,12 @@ class Tracer:
     def dot(self, other):
         return _fnp().dot(self, other)
 
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return _fnp().diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset=0, axis1=0, axis2=1):
+        return _fnp().trace(self, offset, axis1, axis2)
+
     def clip(self, min=None, max=None):
         return _fnp().clip(self, min, max)
 

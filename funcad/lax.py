@@ -14,6 +14,7 @@ from funcad.primitives.elementwise import *  # noqa: F401,F403
 from funcad.primitives.shape import *  # noqa: F401,F403
 from funcad.primitives.reductions import *  # noqa: F401,F403
 from funcad.primitives.linalg import *  # noqa: F401,F403
+from funcad.primitives.decompositions import *  # noqa: F401,F403
 from funcad.primitives import elementwise as _ew, shape as _sh
 
 slice = _sh.slice_  # noqa: A001  (JAX's name)
@@ -27,3 +28,6 @@ bitwise_xor = _ew.xor
 def select(pred, on_true, on_false):
     """Elementwise ``on_true if pred else on_false`` (all of one shape)."""
     return select_n(pred, on_false, on_true)  # noqa: F405
+
+
+from funcad.primitives.control import cond, switch, while_loop, fori_loop, scan, map  # noqa: E402,F401,A004

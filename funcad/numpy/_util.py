@@ -1,15 +1,24 @@
 """What every ``funcad.numpy`` function shares: the eager fast path, NumPy type promotion and
 broadcasting onto strict lax primitives.
 
-Outside any transformation, a ``funcad.numpy`` function given plain arrays calls the NumPy
-function of the same name directly (``eager``): results are NumPy's by construction and the
-overhead is one check. Under a transformation the same function is built from lax primitives
-after promoting operands to NumPy's result dtype (NEP 50: Python scalars are weak) and
-broadcasting them to a common shape; the tests compare both paths with NumPy.
+Two paths. When no argument is a tracer, a ``funcad.numpy`` function calls the NumPy function
+of the same name directly, so results are NumPy's by construction and the cost is a type check
+or two (this holds inside transformations too: values that do not depend on the traced inputs
+are constants, and computing them with NumPy is constant folding). Otherwise the function is
+built from lax primitives after promoting its operands to NumPy's dtypes and broadcasting them
+to a common shape.
+
+Promotion asks NumPy itself: for an elementwise function that mirrors a NumPy ufunc,
+``ufunc.resolve_dtypes`` names the loop NumPy would run (NEP 50: Python ``int``/``float`` are
+weak, so ``float32_array + 1.0`` stays float32). funcad holds only float64, float32, int64,
+int32 and bool, so where NumPy would compute in float16 or int8 (some functions of booleans)
+funcad uses the default float64 or int64: the fast path keeps NumPy's result only when
+funcad holds its dtype, and otherwise defers to the traced path (run on the eval interpreter).
 """
 from __future__ import annotations
 
 import functools
+import operator
 from typing import Callable
 
 import numpy as np
@@ -17,64 +26,147 @@ import numpy as np
 from funcad import core, lax
 from funcad.core import Tracer, check_dtype, get_aval
 
-_SUPPORTED = core._SUPPORTED
+SUPPORTED = _SUPPORTED = core._SUPPORTED
+_ndarray = np.ndarray
+_PY_WEAK = (int, float)
+# Scalar types whose dtype funcad supports, with the dtype each one stands for.
+_SCALAR_DTYPES = {int: np.dtype("int64"), float: np.dtype("float64"), bool: np.dtype("bool"),
+                  np.float64: np.dtype("float64"), np.float32: np.dtype("float32"),
+                  np.int64: np.dtype("int64"), np.int32: np.dtype("int32"),
+                  np.bool_: np.dtype("bool")}
+# What the eager path may hand to NumPy as is: arrays and scalars, never a tracer or a list.
+EAGER_TYPES = frozenset([np.ndarray, *_SCALAR_DTYPES])
+# NumPy computes some functions of booleans in float16 or int8; funcad uses its defaults.
+_CANONICAL = {np.dtype("float16"): np.dtype("float64"), np.dtype("int8"): np.dtype("int64"),
+              np.dtype("int16"): np.dtype("int64"), np.dtype("uint8"): np.dtype("int64")}
 
 
-def _plain(x) -> bool:
-    """True for a value NumPy can take directly (no tracer inside, supported dtype)."""
+# ---------------------------------------------------------------------------------------------
+# The eager fast path
+
+def is_plain(x) -> bool:
+    """True for a value NumPy can take directly: no tracer inside and a supported dtype."""
     t = type(x)
-    if t is np.ndarray:
-        return x.dtype in _SUPPORTED
-    if t in (float, int, bool) or x is None:
+    if t in EAGER_TYPES:
+        return t is not _ndarray or x.dtype in _SUPPORTED
+    if x is None:
+        return True
+    if t is tuple or t is list:
+        for y in x:
+            if not is_plain(y):
+                return False
         return True
     if isinstance(x, Tracer):
         return False
-    if isinstance(x, np.generic):
-        return x.dtype in _SUPPORTED
     if isinstance(x, (list, tuple)):
-        return all(_plain(y) for y in x)
-    return not isinstance(x, complex) and not isinstance(x, str)
+        return all(is_plain(y) for y in x)
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.dtype in _SUPPORTED
+    if isinstance(x, np.dtype) or (isinstance(x, type) and issubclass(x, (np.generic, int,
+                                                                          float))):
+        return np.dtype(x) in _SUPPORTED  # a dtype argument, e.g. sum(x, dtype=...)
+    return not isinstance(x, (complex, str))
 
 
 def eager(np_fn: Callable):
-    """Use ``np_fn`` when no transformation is active and every argument is plain."""
+    """Decorator: call ``np_fn`` instead of the decorated (traceable) function when every
+    argument is plain (see :func:`is_plain`). For functions off the hot path; elementwise
+    functions and ``sum`` inline a cheaper check (see ``ufuncs.py``)."""
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            if core._current is core.eval_interpreter:
-                for a in args:
-                    if not _plain(a):
-                        break
-                else:
-                    return np_fn(*args, **kwargs)
+            if is_plain(args) and (not kwargs or is_plain(list(kwargs.values()))):
+                return np_fn(*args, **kwargs)
             return fn(*args, **kwargs)
         wrapper.__wrapped_numpy__ = np_fn
         return wrapper
     return deco
 
 
+def has_tracer(x) -> bool:
+    if isinstance(x, Tracer):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(has_tracer(y) for y in x)
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Dtypes
+
 def is_weak(x) -> bool:
-    return type(x) in (int, float, bool)
+    """Python ints and floats are weakly typed (NEP 50): they take the other operand's dtype."""
+    return type(x) in _PY_WEAK
+
+
+def canonical_dtype(dt) -> np.dtype:
+    """The dtype funcad computes in where NumPy would use ``dt`` (float16 -> float64, ...)."""
+    dt = np.dtype(dt)
+    return _CANONICAL.get(dt, dt) if dt not in _SUPPORTED else dt
 
 
 def _dtype_arg(x):
-    if is_weak(x):
-        return x
+    """What NumPy's promotion sees: the type of a weak scalar, else the dtype."""
+    t = type(x)
+    if t in _PY_WEAK:
+        return t
+    if t is bool:
+        return np.dtype("bool")
+    if isinstance(x, (list, tuple)):
+        return to_value(x).dtype
     return get_aval(x).dtype
 
 
 def result_type(*args) -> np.dtype:
-    """NumPy's result dtype for these operands (Python scalars are weak)."""
-    dt = np.result_type(*[_dtype_arg(a) for a in args])
-    if dt == np.float16:
-        dt = np.dtype("float64")
-    return check_dtype(dt, "funcad.numpy")
+    """NumPy's result dtype for these operands (Python int and float are weak)."""
+    try:
+        dt = np.result_type(*[a if type(a) in _PY_WEAK else _dtype_arg(a) for a in args])
+    except TypeError as e:
+        raise TypeError(f"funcad.numpy: no common dtype for "
+                        f"{', '.join(str(_dtype_arg(a)) for a in args)}: {e}") from None
+    return check_dtype(canonical_dtype(dt), "funcad.numpy")
 
 
 def float_dtype(*args) -> np.dtype:
-    """The dtype a float-valued function gives: ints and bools become float64."""
+    """The dtype of a float-valued function: float32 stays, everything else is float64."""
     dt = result_type(*args)
     return dt if dt.kind == "f" else np.dtype("float64")
+
+
+_loops: dict = {}
+
+
+def ufunc_loop(who: str, ufunc: np.ufunc, args) -> tuple:
+    """The (input..., output) dtypes NumPy's ``ufunc`` would compute ``args`` in, mapped to
+    dtypes funcad holds. TypeError, naming ``who``, where NumPy has no loop."""
+    key = (ufunc, tuple(_dtype_arg(a) for a in args))
+    loop = _loops.get(key)
+    if loop is None:
+        try:
+            raw = ufunc.resolve_dtypes(key[1] + (None,) * ufunc.nout)
+        except TypeError as e:
+            kinds = ", ".join(getattr(d, "name", getattr(d, "__name__", str(d))) for d in key[1])
+            raise TypeError(f"{who}: not supported for inputs of type ({kinds}): {e}"
+                            ) from None
+        loop = tuple(check_dtype(canonical_dtype(d), who) for d in raw)
+        _loops[key] = loop
+    return loop
+
+
+# ---------------------------------------------------------------------------------------------
+# Values, broadcasting and promotion for the traced path
+
+def to_value(x):
+    """A tracer stays; anything else becomes a NumPy array of a supported dtype."""
+    if isinstance(x, Tracer):
+        return x
+    if isinstance(x, np.ndarray):
+        check_dtype(x.dtype, "funcad.numpy")
+        return x
+    if isinstance(x, (list, tuple)):
+        from funcad.numpy.creation import array
+        return array(x)
+    return np.asarray(x, get_aval(x).dtype)
 
 
 def asarray_of(x, dtype):
@@ -84,26 +176,14 @@ def asarray_of(x, dtype):
     if isinstance(x, np.ndarray) and x.dtype == dtype:
         return x
     if isinstance(x, (list, tuple)):
-        from funcad.numpy.creation import array
-        return asarray_of(array(x), dtype)
+        return asarray_of(to_value(x), dtype)
     if isinstance(x, complex):
-        raise TypeError("funcad.numpy: complex numbers are not supported yet")
+        raise TypeError("funcad.numpy: complex numbers are not supported")
+    if type(x) in _PY_WEAK:
+        return np.asarray(x, dtype)  # OverflowError for ints out of range, as NumPy
     a = np.asarray(x)
     check_dtype(a.dtype, "funcad.numpy")
     return a.astype(dtype, copy=False)
-
-
-def to_value(x):
-    """A tracer stays; anything else becomes a NumPy array of a supported dtype."""
-    if isinstance(x, Tracer):
-        return x
-    if isinstance(x, (list, tuple)):
-        from funcad.numpy.creation import array
-        return array(x)
-    if isinstance(x, np.ndarray):
-        check_dtype(x.dtype, "funcad.numpy")
-        return x
-    return np.asarray(x, get_aval(x).dtype)
 
 
 def shape_of(x) -> tuple:
@@ -118,18 +198,16 @@ def broadcast_shapes(who: str, *shapes) -> tuple:
                          f"{' '.join(str(tuple(s)) for s in shapes)}") from None
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x, shape, who: str = "fnp.broadcast_to"):
     """Broadcast ``x`` to ``shape`` with NumPy rules, via broadcast_in_dim (never a copy)."""
     xs = get_aval(x).shape
-    if xs == tuple(shape):
+    shape = tuple(shape)
+    if xs == shape:
         return x
     nd, xn = len(shape), len(xs)
-    if xn > nd:
-        raise ValueError(f"cannot broadcast an array of shape {xs} to {tuple(shape)}")
-    for a, b in zip(xs[::-1], tuple(shape)[::-1]):
-        if a != 1 and a != b:
-            raise ValueError(f"cannot broadcast an array of shape {xs} to {tuple(shape)}")
-    return lax.broadcast_in_dim(x, tuple(shape), tuple(range(nd - xn, nd)))
+    if xn > nd or any(a != 1 and a != b for a, b in zip(xs[::-1], shape[::-1])):
+        raise ValueError(f"{who}: cannot broadcast an array of shape {xs} to shape {shape}")
+    return lax.broadcast_in_dim(x, shape, tuple(range(nd - xn, nd)))
 
 
 def promote(who: str, *args, dtype=None):
@@ -137,7 +215,23 @@ def promote(who: str, *args, dtype=None):
     dt = result_type(*args) if dtype is None else dtype
     vals = [asarray_of(a, dt) for a in args]
     shape = broadcast_shapes(who, *[get_aval(v).shape for v in vals])
-    return [broadcast_to(v, shape) for v in vals]
+    return [broadcast_to(v, shape, who) for v in vals]
+
+
+def promote_to(who: str, args, dtypes):
+    """Convert ``args[i]`` to ``dtypes[i]`` and broadcast all to a common shape."""
+    vals = [asarray_of(a, d) for a, d in zip(args, dtypes)]
+    if len(vals) == 1:
+        return vals
+    shape = broadcast_shapes(who, *[get_aval(v).shape for v in vals])
+    return [broadcast_to(v, shape, who) for v in vals]
+
+
+def scalar_like(c, x):
+    """A Python scalar as an array of ``x``'s dtype and shape (a broadcast, not a copy)."""
+    a = get_aval(x)
+    s = np.asarray(c, a.dtype)
+    return s if a.ndim == 0 else lax.broadcast_in_dim(s, a.shape, ())
 
 
 def canonical_axes(who: str, axis, ndim: int) -> tuple:
@@ -147,11 +241,15 @@ def canonical_axes(who: str, axis, ndim: int) -> tuple:
     axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
     out = []
     for a in axes:
-        a = int(a)
+        a = operator.index(a)
         if not -ndim <= a < ndim:
-            raise np.exceptions.AxisError(f"{who}: axis {a} is out of bounds for array of "
-                                          f"dimension {ndim}")
+            raise np.exceptions.AxisError(f"{who}: axis {a} is out of bounds for an array "
+                                          f"of dimension {ndim}")
         out.append(a % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"{who}: duplicate value in 'axis'")
+        raise ValueError(f"{who}: repeated axis in {axis}")
     return tuple(sorted(out))
+
+
+def canonical_axis(who: str, axis, ndim: int) -> int:
+    return canonical_axes(who, operator.index(axis), ndim)[0]

@@ -1,15 +1,19 @@
 """NumPy indexing on traced values, and functional updates ``x.at[idx].set(v)``.
 
-``x[idx]`` supports ints, slices with steps, ``None``, ``...``, integer arrays (concrete or
-traced) and boolean masks whose values are concrete (their count fixes the result's shape).
-Basic indices become one static ``slice`` (plus ``rev`` for negative steps, and
-``dynamic_slice`` for traced integer scalars); advanced indices become one ``gather``. The
-result's axis order is NumPy's.
+``x[idx]`` supports ints, slices with steps (also negative), ``None``, ``...``, integer arrays
+(concrete or traced) and boolean masks whose values are concrete (their count fixes the
+result's shape). Basic indices become one static ``slice`` (after a ``rev`` for negative
+steps); traced integer scalars alone become a ``dynamic_slice``; advanced indices become one
+``gather`` over the advanced axes, placed where NumPy places them: where the first advanced
+index was if they are all adjacent, else first. Traced indices out of range are clamped (as
+in JAX); concrete ones raise IndexError (as in NumPy).
 
-Updates reuse the same machinery: indexing an iota of flat positions with ``idx`` tells which
-elements are addressed, and one ``scatter`` writes them. So ``x.at[idx]`` accepts exactly what
-``x[idx]`` accepts, with NumPy's semantics (repeated indices: last write wins for ``set``,
-accumulate for ``add``). For plain NumPy arrays, ``fnp.at(x)[idx].set(v)`` does the same.
+Updates reuse the same machinery: indexing the array of flat positions ``arange(x.size)``
+with ``idx`` tells which elements are addressed, and one ``scatter`` into the flattened array
+writes them. So ``x.at[idx]`` accepts exactly what ``x[idx]`` accepts. Repeated indices: the
+last write wins for ``set``, and ``add``/``multiply``/``min``/``max`` accumulate (like
+``np.add.at``, unlike NumPy's ``x[idx] += v``). For plain NumPy arrays use
+``fnp.at(x)[idx].set(v)``; the input is never modified.
 """
 from __future__ import annotations
 
@@ -17,77 +21,109 @@ import operator
 
 import numpy as np
 
-from funcad import lax
+from funcad import core, lax
 from funcad.core import ConcretizationError, Tracer, get_aval
-from funcad.numpy._util import asarray_of, broadcast_shapes, broadcast_to, to_value
+from funcad.numpy._util import asarray_of, broadcast_shapes, broadcast_to, has_tracer, to_value
 
-__all__ = ["at", "take", "take_along_axis"]
+__all__ = ["at", "take", "take_along_axis", "NonConcreteBooleanIndexError"]
+_INT64 = np.dtype("int64")
 
 
-class NonConcreteBooleanIndexError(ConcretizationError):
-    pass
+class NonConcreteBooleanIndexError(ConcretizationError, IndexError):
+    """A boolean mask index whose values are not known while tracing."""
 
 
 def _is_int_scalar(i) -> bool:
     return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
 
 
-def _concrete(i):
-    if isinstance(i, Tracer):
-        return i.concrete_value()
-    return i
+def _is_adv(i) -> bool:
+    return not (i is None or isinstance(i, slice) or _is_int_scalar(i))
 
 
-def _normalize(x_ndim, idx):
-    """Expand masks, lists, None and Ellipsis. Returns (items, newaxis positions)."""
+def _static_slice(i: slice) -> slice:
+    out = []
+    for v in (i.start, i.stop, i.step):
+        if isinstance(v, Tracer):
+            c = v.concrete_value()
+            if c is None:
+                raise IndexError("funcad.numpy: slice bounds must be concrete while tracing "
+                                 "(the result's shape depends on them); use "
+                                 "lax.dynamic_slice for a traced start with a fixed size")
+            v = operator.index(np.asarray(c).item())
+        out.append(v)
+    return slice(*out)
+
+
+def _mask_indices(i, dims: tuple, first_axis: int):
+    """The integer index arrays a concrete boolean mask stands for (``nonzero``)."""
+    c = i.concrete_value() if isinstance(i, Tracer) else i
+    if c is None:
+        raise NonConcreteBooleanIndexError(
+            f"Boolean mask indexing with a traced mask of shape {get_aval(i).shape}: the "
+            f"result's size depends on the mask's values, which are not known while tracing. "
+            f"Use fnp.where(mask, x, 0) (or a masked reduction such as "
+            f"fnp.sum(fnp.where(mask, x, 0))) instead.")
+    c = np.asarray(c)
+    for k, (m, n) in enumerate(zip(c.shape, dims)):
+        if m != n:
+            raise IndexError(f"boolean index did not match indexed array along axis "
+                             f"{first_axis + k}; size of axis is {n} but size of "
+                             f"corresponding boolean axis is {m}")
+    return list(np.nonzero(c))
+
+
+def _normalize(shape: tuple, idx) -> list:
+    """Expand lists, masks and Ellipsis: one item per axis of ``shape`` (plus Nones)."""
     if not isinstance(idx, tuple):
         idx = (idx,)
     items = []
     for i in idx:
         if isinstance(i, list):
-            i = np.asarray(i) if not any(isinstance(v, Tracer) for v in i) else \
-                _stack_list(i)
+            i = to_value(i) if has_tracer(i) else np.asarray(i)
+            if i.dtype == np.float64 and i.size == 0:
+                i = i.astype(_INT64)  # [] indexes nothing
         if isinstance(i, (bool, np.bool_)):
-            raise IndexError("funcad.numpy: a Python bool as an index is not supported")
-        if i is not None and i is not Ellipsis and not isinstance(i, slice) and \
-                get_aval(to_value(i)).dtype == np.bool_:
-            c = _concrete(i)
-            if c is None:
-                raise NonConcreteBooleanIndexError(
-                    f"Boolean mask indexing with a traced mask of shape {get_aval(i).shape}: "
-                    f"the result's size depends on the values. Use fnp.where(mask, x, 0) or "
-                    f"a masked reduction instead.")
-            items.extend(np.nonzero(np.asarray(c)))
-            continue
+            raise IndexError("funcad.numpy: a Python bool as an index is not supported; use "
+                             "None to insert an axis")
+        if isinstance(i, slice):
+            i = _static_slice(i)
+        elif i is not None and i is not Ellipsis and not _is_int_scalar(i):
+            i = to_value(i)
         items.append(i)
+    is_mask = [not (i is None or i is Ellipsis or isinstance(i, slice) or _is_int_scalar(i))
+               and get_aval(i).dtype == np.bool_ for i in items]
     n_ell = sum(1 for i in items if i is Ellipsis)
     if n_ell > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
-    if consumed > x_ndim:
-        raise IndexError(f"too many indices for array: array is {x_ndim}-dimensional, but "
-                         f"{consumed} were indexed")
-    fill = [slice(None)] * (x_ndim - consumed)
-    if n_ell:
-        k = items.index(Ellipsis)
-        items = items[:k] + fill + items[k + 1:]
-    else:
-        items = items + fill
-    return items
-
-
-def _stack_list(lst):
-    from funcad.numpy.creation import array
-    return array(lst)
-
-
-def _is_adv(i) -> bool:
-    return not (i is None or isinstance(i, slice) or _is_int_scalar(i))
+    consumed = sum(get_aval(i).ndim if m else 1 for i, m in zip(items, is_mask)
+                   if i is not None and i is not Ellipsis)
+    if consumed > len(shape):
+        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
+                         f"but {consumed} were indexed")
+    out, axis = [], 0
+    for i, m in zip(items, is_mask):
+        if i is Ellipsis:
+            k = len(shape) - consumed
+            out.extend([slice(None)] * k)
+            axis += k
+        elif m:
+            nd = get_aval(i).ndim
+            out.extend(_mask_indices(i, shape[axis:axis + nd], axis) if nd else [i])
+            axis += nd
+        else:
+            out.append(i)
+            axis += i is not None
+    out.extend([slice(None)] * (len(shape) - axis))
+    return out
 
 
 def _getitem(x, idx):
     x = to_value(x)
-    items = _normalize(get_aval(x).ndim, idx)
+    items = _normalize(get_aval(x).shape, idx)
+    if any(i is not None and not isinstance(i, slice) and not _is_int_scalar(i)
+           and get_aval(i).dtype == np.bool_ and get_aval(i).ndim == 0 for i in items):
+        raise IndexError("funcad.numpy: 0-d boolean indices are not supported")
     # newaxis: insert size-1 axes first, then treat them as full slices
     if any(i is None for i in items):
         shape, it = [], iter(get_aval(x).shape)
@@ -97,14 +133,10 @@ def _getitem(x, idx):
         items = [slice(None) if i is None else i for i in items]
     has_adv = any(_is_adv(i) for i in items)
     shape = get_aval(x).shape
-    # 1. static slices (and static ints when there is no advanced index)
+    # 1. one static slice for the slices (and the ints, when no index is advanced)
     start, limit, strides, flips, squeeze_dims, dyn = [], [], [], [], [], []
     for d, (i, n) in enumerate(zip(items, shape)):
         if isinstance(i, slice):
-            for v in (i.start, i.stop, i.step):
-                if isinstance(v, Tracer):
-                    raise IndexError("funcad.numpy: slice bounds must be static; use "
-                                     "lax.dynamic_slice for traced starts")
             s, e, k = i.indices(n)
             m = len(range(s, e, k))
             if k < 0:
@@ -113,52 +145,37 @@ def _getitem(x, idx):
             start.append(s)
             limit.append(s + (m - 1) * k + 1 if m > 0 else s)
             strides.append(k)
-        elif _is_int_scalar(i) and not has_adv:
+            continue
+        start.append(0), limit.append(n), strides.append(1)
+        if has_adv:
+            continue
+        squeeze_dims.append(d)
+        if _is_int_scalar(i):
             j = operator.index(i)
             if not -n <= j < n:
                 raise IndexError(f"index {j} is out of bounds for axis {d} with size {n}")
-            j %= n
-            start.append(j), limit.append(j + 1), strides.append(1)
-            squeeze_dims.append(d)
-        elif not has_adv:
-            dyn.append(d)  # a traced integer scalar
-            start.append(0), limit.append(n), strides.append(1)
-            squeeze_dims.append(d)
+            start[-1], limit[-1] = j % n, j % n + 1
         else:
-            start.append(0), limit.append(n), strides.append(1)
-    x = lax.rev(x, tuple(flips))
-    x = lax.slice(x, start, limit, strides)
+            dyn.append(d)  # a traced integer scalar
+    x = lax.slice(lax.rev(x, tuple(flips)), start, limit, strides)
     if dyn:
         x = _dynamic_ints(x, items, dyn)
     if not has_adv:
         return lax.squeeze(x, tuple(squeeze_dims))
     # 2. advanced indices: one gather over the advanced axes moved to the front
-    adv_dims = [d for d, i in enumerate(items) if _is_adv(i) or _is_int_scalar(i)]
+    adv_dims = [d for d, i in enumerate(items) if not isinstance(i, slice)]
     shape = get_aval(x).shape
-    arrays = []
-    for d in adv_dims:
-        a = to_value(items[d])
-        if get_aval(a).dtype.kind not in "iu":
-            raise IndexError(f"arrays used as indices must be of integer (or boolean) type, "
-                             f"got {get_aval(a).dtype}")
-        a = asarray_of(a, np.dtype("int64"))
-        if not isinstance(a, Tracer):
-            bad = (a < -shape[d]) | (a >= shape[d])
-            if np.any(bad):
-                raise IndexError(f"index {a[bad].flat[0]} is out of bounds for axis {d} with "
-                                 f"size {shape[d]}")
-            a = np.where(a < 0, a + shape[d], a)
-        else:
-            zero = np.zeros((), np.int64)
-            neg = lax.lt(a, broadcast_to(zero, get_aval(a).shape))
-            a = lax.select_n(neg, a, lax.add(a, shape[d]))
-        arrays.append(a)
-    bshape = broadcast_shapes("indexing", *[get_aval(a).shape for a in arrays])
+    arrays = [_index_array(items[d], d, shape[d]) for d in adv_dims]
+    try:
+        bshape = broadcast_shapes("indexing", *[get_aval(a).shape for a in arrays])
+    except ValueError:
+        raise IndexError(f"shape mismatch: indexing arrays could not be broadcast together "
+                         f"with shapes {' '.join(str(get_aval(a).shape) for a in arrays)}"
+                         ) from None
     cols = [lax.expand_dims(broadcast_to(a, bshape), (len(bshape),)) for a in arrays]
     indices = lax.concatenate(cols, len(bshape)) if len(cols) > 1 else cols[0]
     rest = [d for d in range(len(shape)) if d not in adv_dims]
-    x = lax.transpose(x, tuple(adv_dims + rest))
-    out = lax.gather(x, indices)
+    out = lax.gather(lax.transpose(x, tuple(adv_dims + rest)), indices)
     # NumPy puts the advanced axes where the first one was if they are adjacent
     adjacent = adv_dims == list(range(adv_dims[0], adv_dims[0] + len(adv_dims)))
     if adjacent and adv_dims[0] > 0:
@@ -169,18 +186,38 @@ def _getitem(x, idx):
     return out
 
 
+def _index_array(i, d: int, n: int):
+    """An advanced index for axis ``d`` of length ``n`` as int64 values in [0, n)."""
+    a = to_value(i)
+    if get_aval(a).dtype.kind not in "iu":
+        raise IndexError(f"arrays used as indices must be of integer (or boolean) type, got "
+                         f"{get_aval(a).dtype}")
+    a = asarray_of(a, _INT64)
+    if not isinstance(a, Tracer):
+        bad = (a < -n) | (a >= n)
+        if np.any(bad):
+            raise IndexError(f"index {a[bad].flat[0]} is out of bounds for axis {d} with "
+                             f"size {n}")
+        return np.where(a < 0, a + n, a)
+    zero = lax.full(get_aval(a).shape, 0, _INT64)
+    return lax.select_n(lax.lt(a, zero), a, lax.add(a, n))
+
+
 def _dynamic_ints(x, items, dyn):
-    shape = get_aval(x).shape
     starts, sizes = [], []
-    for d, n in enumerate(shape):
+    zero = np.zeros((), _INT64)
+    for d, n in enumerate(get_aval(x).shape):
         if d in dyn:
-            i = asarray_of(to_value(items[d]), np.dtype("int64"))
-            zero = np.zeros((), np.int64)
-            i = lax.select_n(lax.lt(i, zero), i, lax.add(i, n))
-            starts.append(i)
+            i = to_value(items[d])
+            if get_aval(i).dtype.kind not in "iu" or get_aval(i).ndim:
+                raise IndexError(f"only integers, slices, None, Ellipsis and integer or "
+                                 f"boolean arrays are valid indices; got "
+                                 f"{get_aval(i).str_short()}")
+            i = asarray_of(i, _INT64)
+            starts.append(lax.select_n(lax.lt(i, zero), i, lax.add(i, n)))
             sizes.append(1)
         else:
-            starts.append(np.zeros((), np.int64))
+            starts.append(zero)
             sizes.append(n)
     return lax.dynamic_slice(x, starts, sizes)
 
@@ -189,19 +226,24 @@ def _dynamic_ints(x, items, dyn):
 # Functional updates
 
 class _IndexUpdateRef:
+    """``x.at[idx]``: call ``.set(v)``, ``.add(v)``, ... for a new array."""
     __slots__ = ("x", "idx")
 
     def __init__(self, x, idx):
         self.x, self.idx = x, idx
 
     def get(self):
+        """``x[idx]``."""
         return _getitem(self.x, self.idx)
 
     def _update(self, v, mode):
         x = to_value(self.x)
         xa = get_aval(x)
-        flat_pos = lax.reshape(lax.iota(np.int64, xa.size), xa.shape)
-        pos = _getitem(flat_pos, self.idx)
+        flat_pos = np.arange(xa.size, dtype=_INT64).reshape(xa.shape)
+        if has_tracer(self.idx):
+            pos = _getitem(flat_pos, self.idx)
+        else:  # static indices: the positions are a constant, only the scatter is traced
+            pos = core.run_with(core.eval_interpreter, _getitem, flat_pos, self.idx)
         pshape = get_aval(pos).shape
         v = to_value(v)
         if get_aval(v).dtype != xa.dtype:
@@ -216,25 +258,40 @@ class _IndexUpdateRef:
         return lax.reshape(out, xa.shape)
 
     def set(self, v):
+        """``x[idx] = v`` (the last write wins for repeated indices)."""
         return self._update(v, "set")
 
     def add(self, v):
+        """``x[idx] += v``, accumulating over repeated indices."""
         return self._update(v, "add")
 
+    def subtract(self, v):
+        """``x[idx] -= v``, accumulating over repeated indices."""
+        from funcad.numpy.ufuncs import negative
+        return self._update(negative(to_value(v)), "add")
+
     def multiply(self, v):
+        """``x[idx] *= v``, accumulating over repeated indices."""
         return self._update(v, "mul")
 
     mul = multiply
 
+    def divide(self, v):
+        """``x[idx] /= v`` (float arrays), accumulating over repeated indices."""
+        from funcad.numpy.ufuncs import reciprocal
+        return self._update(reciprocal(to_value(v)), "mul")
+
     def min(self, v):
+        """``x[idx] = minimum(x[idx], v)``."""
         return self._update(v, "min")
 
     def max(self, v):
+        """``x[idx] = maximum(x[idx], v)``."""
         return self._update(v, "max")
 
 
 class _IndexUpdateHelper:
-    """``x.at[idx]``: functional updates that return a new array."""
+    """``x.at``: index it to get an object with ``set``/``add``/... methods."""
     __slots__ = ("x",)
 
     def __init__(self, x):
@@ -250,36 +307,45 @@ def at(x):
     return _IndexUpdateHelper(x)
 
 
-def take(a, indices, axis=None):
-    """``np.take`` (out-of-range indices raise for concrete indices, clamp for traced)."""
+def take(a, indices, axis=None, mode=None):
+    """``numpy.take``. ``mode`` None or 'raise': concrete out-of-range indices raise and traced
+    ones are clamped; 'clip' clamps; 'wrap' wraps around."""
+    if not has_tracer([a, indices]) and mode in (None, "raise", "clip", "wrap"):
+        return np.take(a, indices, axis=axis, mode=mode or "raise")
     a = to_value(a)
     if axis is None:
-        a = lax.reshape(a, (get_aval(a).size,))
-        axis = 0
+        a, axis = lax.reshape(a, (get_aval(a).size,)), 0
     nd = get_aval(a).ndim
-    axis = axis % nd
+    axis = core.canonicalize_axis(axis, nd, "fnp.take")
+    n = get_aval(a).shape[axis]
+    if mode in ("clip", "wrap"):
+        from funcad.numpy import ufuncs
+        indices = (ufuncs.clip(indices, 0, n - 1) if mode == "clip"
+                   else ufuncs.remainder(indices, n))
+    elif mode not in (None, "raise"):
+        raise ValueError(f"fnp.take: mode must be 'raise', 'clip' or 'wrap', got {mode!r}")
     return _getitem(a, (slice(None),) * axis + (indices,))
 
 
 def take_along_axis(arr, indices, axis):
-    """``np.take_along_axis``."""
-    arr = to_value(arr)
-    indices = to_value(indices)
+    """``numpy.take_along_axis``: ``indices`` has ``arr``'s rank, and the other axes
+    broadcast against each other."""
+    if not has_tracer([arr, indices]):
+        return np.take_along_axis(np.asarray(arr), np.asarray(indices), axis)
+    arr, indices = to_value(arr), to_value(indices)
     if axis is None:
-        arr = lax.reshape(arr, (get_aval(arr).size,))
-        axis = 0
+        if get_aval(indices).ndim != 1:
+            raise ValueError("fnp.take_along_axis: with axis=None the indices must be 1-D")
+        arr, axis = lax.reshape(arr, (get_aval(arr).size,)), 0
     nd = get_aval(arr).ndim
-    axis = axis % nd
-    ishape = get_aval(indices).shape
-    if len(ishape) != nd:
-        raise ValueError(f"take_along_axis: indices must have the array's rank {nd}, got "
-                         f"{len(ishape)}")
+    axis = core.canonicalize_axis(axis, nd, "fnp.take_along_axis")
+    if get_aval(indices).ndim != nd:
+        raise ValueError(f"fnp.take_along_axis: `indices` must have the array's rank {nd}, "
+                         f"got rank {get_aval(indices).ndim}")
     idx = []
-    for d in range(nd):
+    for d, n in enumerate(get_aval(arr).shape):
         if d == axis:
             idx.append(indices)
         else:
-            shape = [1] * nd
-            shape[d] = ishape[d] if get_aval(arr).shape[d] != 1 else 1
-            idx.append(np.arange(shape[d]).reshape(shape))
+            idx.append(np.arange(n).reshape([n if k == d else 1 for k in range(nd)]))
     return _getitem(arr, tuple(idx))

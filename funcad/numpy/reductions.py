@@ -1,180 +1,281 @@
 """Reductions of ``funcad.numpy``: ``axis`` (None, int or tuple) and ``keepdims`` as in NumPy,
-dtypes as NumPy's (sums of bools and small ints are int64, means of ints are float64)."""
+and NumPy's dtypes (sums and products of bools and int32 are int64, means of integers are
+float64). Composites (mean, var, std, ...) are a few reductions and elementwise ops, so their
+derivatives come from the primitives'."""
 from __future__ import annotations
+
+import builtins
+import math
 
 import numpy as np
 
-from funcad import lax
-from funcad.core import get_aval
-from funcad.numpy._util import asarray_of, canonical_axes, eager, to_value
+from funcad import core, lax
+from funcad.core import check_dtype, get_aval
+from funcad.numpy._util import (asarray_of, broadcast_to, canonical_axes, canonical_axis,
+                                eager, is_plain, scalar_like, to_value)
 
-__all__ = []
-
-
-def _export(fn):
-    globals()[fn.__name__] = fn
-    __all__.append(fn.__name__)
-    return fn
+__all__ = ["sum", "prod", "mean", "var", "std", "max", "min", "amax", "amin", "ptp", "argmax",
+           "argmin", "all", "any", "cumsum", "cumprod", "count_nonzero", "average", "nansum",
+           "nanmean"]
+_ndarray = np.ndarray
+_SUPPORTED = core._SUPPORTED
+_add_reduce = np.add.reduce
 
 
 def _keep(out, shape, axes, keepdims):
+    """Put the reduced axes back as size-1 axes when ``keepdims``."""
     if not keepdims:
         return out
     return lax.reshape(out, tuple(1 if i in axes else s for i, s in enumerate(shape)))
 
 
-def _sum_dtype(dt, dtype):
+def _acc_dtype(dt, dtype, who):
+    """The accumulation dtype of sum/prod/cumsum: NumPy's, bools and int32 become int64."""
     if dtype is not None:
-        return np.dtype(dtype)
-    if dt.kind in "bi" and dt.itemsize < 8:
-        return np.dtype("int64")
-    return dt
+        return check_dtype(dtype, who)
+    return np.dtype("int64") if dt.kind in "bi" and dt.itemsize < 8 else dt
 
 
-@_export
-@eager(np.sum)
-def sum(a, axis=None, dtype=None, keepdims=False):  # noqa: A001
+def _mean_dtype(dt, dtype, who):
+    if dtype is not None:
+        return check_dtype(dtype, who)
+    return dt if dt.kind == "f" else np.dtype("float64")
+
+
+def _count(shape, axes) -> int:
+    return math.prod(shape[i] for i in axes)
+
+
+def _prepare(who, a, axis):
     a = to_value(a)
     av = get_aval(a)
-    axes = canonical_axes("fnp.sum", axis, av.ndim)
-    a = asarray_of(a, _sum_dtype(av.dtype, dtype))
+    return a, av, canonical_axes(who, axis, av.ndim)
+
+
+def sum(a, axis=None, dtype=None, keepdims=False):  # noqa: A001
+    """``numpy.sum``."""
+    if type(a) is _ndarray and dtype is None and a.dtype in _SUPPORTED:
+        return _add_reduce(a, axis, None, None, keepdims)  # what np.sum runs, minus overhead
+    if is_plain(a):
+        return np.sum(a, axis=axis, dtype=dtype, keepdims=keepdims)
+    a, av, axes = _prepare("fnp.sum", a, axis)
+    a = asarray_of(a, _acc_dtype(av.dtype, dtype, "fnp.sum"))
     return _keep(lax.reduce_sum(a, axes), av.shape, axes, keepdims)
 
 
-@_export
+sum.__wrapped_numpy__ = np.sum
+
+
 @eager(np.prod)
 def prod(a, axis=None, dtype=None, keepdims=False):
-    a = to_value(a)
-    av = get_aval(a)
-    axes = canonical_axes("fnp.prod", axis, av.ndim)
-    a = asarray_of(a, _sum_dtype(av.dtype, dtype))
+    """``numpy.prod``; its derivative is exact with zeros in the input."""
+    a, av, axes = _prepare("fnp.prod", a, axis)
+    a = asarray_of(a, _acc_dtype(av.dtype, dtype, "fnp.prod"))
     return _keep(lax.reduce_prod(a, axes), av.shape, axes, keepdims)
 
 
-def _count(shape, axes):
-    return int(np.prod([shape[i] for i in axes])) if axes else 1
-
-
-@_export
 @eager(np.mean)
 def mean(a, axis=None, dtype=None, keepdims=False):
-    a = to_value(a)
-    av = get_aval(a)
-    axes = canonical_axes("fnp.mean", axis, av.ndim)
-    dt = np.dtype(dtype) if dtype is not None else (
-        av.dtype if av.dtype.kind == "f" else np.dtype("float64"))
-    s = lax.reduce_sum(asarray_of(a, dt), axes)
-    n = _count(av.shape, axes)
-    return _keep(lax.div(s, float(n)), av.shape, axes, keepdims)
+    """``numpy.mean``: integers and bools average in float64."""
+    a, av, axes = _prepare("fnp.mean", a, axis)
+    s = lax.reduce_sum(asarray_of(a, _mean_dtype(av.dtype, dtype, "fnp.mean")), axes)
+    return _keep(lax.div(s, float(_count(av.shape, axes))), av.shape, axes, keepdims)
 
 
-@_export
 @eager(np.var)
 def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
-    a = to_value(a)
-    av = get_aval(a)
-    axes = canonical_axes("fnp.var", axis, av.ndim)
-    dt = np.dtype(dtype) if dtype is not None else (
-        av.dtype if av.dtype.kind == "f" else np.dtype("float64"))
-    a = asarray_of(a, dt)
-    m = mean(a, axis=axes, keepdims=True)
-    from funcad.numpy._util import broadcast_to
-    d = lax.sub(a, broadcast_to(m, av.shape))
+    """``numpy.var``: the mean of squared deviations from the mean, divided by ``N - ddof``."""
+    a, av, axes = _prepare("fnp.var", a, axis)
+    a = asarray_of(a, _mean_dtype(av.dtype, dtype, "fnp.var"))
+    n = _count(av.shape, axes)
+    m = lax.div(lax.reduce_sum(a, axes), float(n))
+    d = lax.sub(a, lax.broadcast_in_dim(m, av.shape, tuple(i for i in range(av.ndim)
+                                                            if i not in axes)))
     s = lax.reduce_sum(lax.mul(d, d), axes)
-    n = _count(av.shape, axes) - ddof
-    return _keep(lax.div(s, float(max(n, 0))), av.shape, axes, keepdims)
+    return _keep(lax.div(s, float(builtins.max(n - ddof, 0))), av.shape, axes, keepdims)
 
 
-@_export
 @eager(np.std)
 def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
-    return lax.sqrt(to_value(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)))
+    """``numpy.std``: the square root of :func:`var`."""
+    return lax.sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
 
 
-def _extremum(name, np_fn, lax_fn):
+def _extremum(name, np_fn, lax_fn, pick):
+    who = f"fnp.{name}"
+
     @eager(np_fn)
     def fn(a, axis=None, keepdims=False, initial=None):
-        a = to_value(a)
-        av = get_aval(a)
-        axes = canonical_axes(f"fnp.{name}", axis, av.ndim)
-        if av.size == 0 and initial is None and any(av.shape[i] == 0 for i in axes):
-            raise ValueError(f"fnp.{name}: zero-size array to reduction operation which has "
-                             f"no identity; pass initial=...")
+        a, av, axes = _prepare(who, a, axis)
+        empty = builtins.any(av.shape[i] == 0 for i in axes)
+        if empty and initial is None:
+            raise ValueError(f"{who}: zero-size array to reduction operation {name} which "
+                             f"has no identity; pass initial=...")
+        if empty:
+            shape = tuple(s for i, s in enumerate(av.shape) if i not in axes)
+            return _keep(lax.full(shape, initial, av.dtype), av.shape, axes, keepdims)
         out = lax_fn(a, axes)
         if initial is not None:
             from funcad.numpy import ufuncs
-            out = (ufuncs.maximum if name in ("max", "amax") else ufuncs.minimum)(out, initial)
+            out = getattr(ufuncs, pick)(out, initial)
         return _keep(out, av.shape, axes, keepdims)
-    fn.__name__ = name
-    return _export(fn)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"``numpy.{np_fn.__name__}``. Its derivative goes to the extreme elements, "
+                  f"split evenly between ties.")
+    return fn
 
 
-_extremum("max", np.max, lax.reduce_max)
-_extremum("min", np.min, lax.reduce_min)
-_extremum("amax", np.amax, lax.reduce_max)
-_extremum("amin", np.amin, lax.reduce_min)
+max = _extremum("max", np.max, lax.reduce_max, "maximum")  # noqa: A001
+min = _extremum("min", np.min, lax.reduce_min, "minimum")  # noqa: A001
+amax = _extremum("amax", np.amax, lax.reduce_max, "maximum")
+amin = _extremum("amin", np.amin, lax.reduce_min, "minimum")
+
+
+@eager(np.ptp)
+def ptp(a, axis=None, keepdims=False):
+    """``numpy.ptp``: ``max - min``."""
+    from funcad.numpy.ufuncs import subtract
+    return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
 
 
 def _bool_reduce(name, np_fn, lax_fn):
+    who = f"fnp.{name}"
+
     @eager(np_fn)
     def fn(a, axis=None, keepdims=False):
-        from funcad.numpy.ufuncs import _to_bool
-        a = _to_bool(to_value(a))
-        av = get_aval(a)
-        axes = canonical_axes(f"fnp.{name}", axis, av.ndim)
-        if av.size == 0:
+        from funcad.numpy.ufuncs import to_bool
+        a, av, axes = _prepare(who, to_bool(a), axis)
+        if av.size == 0:  # the identity: all() of nothing is True
             shape = tuple(s for i, s in enumerate(av.shape) if i not in axes)
             return _keep(lax.full(shape, name == "all", np.bool_), av.shape, axes, keepdims)
         return _keep(lax_fn(a, axes), av.shape, axes, keepdims)
-    fn.__name__ = name
-    return _export(fn)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``numpy.{name}``: {'every' if name == 'all' else 'some'} element is nonzero."
+    return fn
 
 
-_bool_reduce("all", np.all, lax.reduce_min)
-_bool_reduce("any", np.any, lax.reduce_max)
+all = _bool_reduce("all", np.all, lax.reduce_min)  # noqa: A001
+any = _bool_reduce("any", np.any, lax.reduce_max)  # noqa: A001
 
 
 def _argext(name, np_fn, lax_fn):
+    who = f"fnp.{name}"
+
     @eager(np_fn)
     def fn(a, axis=None, keepdims=False):
         a = to_value(a)
         av = get_aval(a)
+        if av.size == 0:
+            raise ValueError(f"{who}: attempt to get {name} of an empty sequence")
         if axis is None:
-            out = lax_fn(lax.reshape(a, (av.size,)), 0, np.int64)
+            out = fn(lax.reshape(a, (av.size,)), 0)
             return lax.reshape(out, (1,) * av.ndim) if keepdims else out
-        ax = canonical_axes(f"fnp.{name}", axis, av.ndim)[0]
+        ax = canonical_axis(who, axis, av.ndim)
+        out = lax_fn(a, ax, np.int64)
         if av.dtype.kind == "f":
-            # NumPy returns the first NaN: make NaNs win
-            from funcad.numpy.ufuncs import isnan
-            nan = isnan(a)
-            has = lax.reduce_max(nan, (ax,))
-            first_nan = lax.argmax(nan, ax, np.int64)
-            out = lax.select_n(has, lax_fn(a, ax, np.int64), first_nan)
-        else:
-            out = lax_fn(a, ax, np.int64)
+            # NumPy returns the first NaN, if there is one
+            nan = lax.ne(a, a)
+            out = lax.select_n(lax.reduce_max(nan, (ax,)), out, lax.argmax(nan, ax, np.int64))
         return _keep(out, av.shape, (ax,), keepdims)
-    fn.__name__ = name
-    return _export(fn)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``numpy.{name}`` (int64 indices; the first one on ties and NaNs)."
+    return fn
 
 
-_argext("argmax", np.argmax, lax.argmax)
-_argext("argmin", np.argmin, lax.argmin)
+argmax = _argext("argmax", np.argmax, lax.argmax)
+argmin = _argext("argmin", np.argmin, lax.argmin)
 
 
-@_export
+def _flat_axis(who, a, axis):
+    a = to_value(a)
+    if axis is None:
+        return lax.reshape(a, (get_aval(a).size,)), 0
+    return a, canonical_axis(who, axis, get_aval(a).ndim)
+
+
 @eager(np.cumsum)
 def cumsum(a, axis=None, dtype=None):
-    a = to_value(a)
+    """``numpy.cumsum`` (``axis=None`` flattens first)."""
+    a, ax = _flat_axis("fnp.cumsum", a, axis)
+    return lax.cumsum(asarray_of(a, _acc_dtype(get_aval(a).dtype, dtype, "fnp.cumsum")), ax)
+
+
+@eager(np.cumprod)
+def cumprod(a, axis=None, dtype=None):
+    """``numpy.cumprod`` (``axis=None`` flattens first), as log2(n) rounds of products of
+    shifted copies, so the derivative comes from multiplication and is exact with zeros."""
+    a, ax = _flat_axis("fnp.cumprod", a, axis)
     av = get_aval(a)
-    if axis is None:
-        a = lax.reshape(a, (av.size,))
-        axis = 0
-    ax = canonical_axes("fnp.cumsum", axis, get_aval(a).ndim)[0]
-    return lax.cumsum(asarray_of(a, _sum_dtype(av.dtype, dtype)), ax)
+    a = asarray_of(a, _acc_dtype(av.dtype, dtype, "fnp.cumprod"))
+    n, nd, k = av.shape[ax], av.ndim, 1
+    one = np.asarray(1, get_aval(a).dtype)
+    while k < n:
+        # a[i] *= a[i - k], with ones shifted in at the front
+        limit = tuple(n - k if d == ax else s for d, s in enumerate(av.shape))
+        shifted = lax.pad(lax.slice(a, (0,) * nd, limit), one,
+                          tuple((k, 0, 0) if d == ax else (0, 0, 0) for d in range(nd)))
+        a = lax.mul(a, shifted)
+        k *= 2
+    return a
 
 
-@_export
 @eager(np.count_nonzero)
 def count_nonzero(a, axis=None, keepdims=False):
-    from funcad.numpy.ufuncs import _to_bool
-    return sum(asarray_of(_to_bool(a), np.int64), axis=axis, keepdims=keepdims)
+    """``numpy.count_nonzero`` (int64)."""
+    from funcad.numpy.ufuncs import to_bool
+    return sum(asarray_of(to_bool(a), np.dtype("int64")), axis=axis, keepdims=keepdims)
+
+
+@eager(np.average)
+def average(a, axis=None, weights=None, returned=False, keepdims=False):
+    """``numpy.average``: the mean, or ``sum(a * w) / sum(w)`` with ``weights`` (which have
+    ``a``'s shape, or are 1-D along a single ``axis``)."""
+    from funcad.numpy.ufuncs import multiply, true_divide
+    if weights is None:
+        avg = mean(a, axis=axis, keepdims=keepdims)
+        if not returned:
+            return avg
+        a = to_value(a)
+        n = _count(get_aval(a).shape, canonical_axes("fnp.average", axis, get_aval(a).ndim))
+        return avg, lax.full(get_aval(avg).shape, n, get_aval(avg).dtype)
+    a, w = to_value(a), to_value(weights)
+    av, wv = get_aval(a), get_aval(w)
+    if wv.shape != av.shape:
+        if axis is None or wv.ndim != 1 or isinstance(axis, (tuple, list)):
+            raise ValueError(f"fnp.average: weights of shape {wv.shape} differ from the "
+                             f"array's shape {av.shape}; give 1-D weights with an int axis")
+        ax = canonical_axis("fnp.average", axis, av.ndim)
+        if wv.shape[0] != av.shape[ax]:
+            raise ValueError(f"fnp.average: {wv.shape[0]} weights for an axis of length "
+                             f"{av.shape[ax]}")
+        w = lax.broadcast_in_dim(w, av.shape, (ax,))
+    scl = sum(w, axis=axis, keepdims=keepdims)
+    avg = true_divide(sum(multiply(a, w), axis=axis, keepdims=keepdims), scl)
+    if returned:
+        return avg, broadcast_to(asarray_of(scl, get_aval(avg).dtype), get_aval(avg).shape)
+    return avg
+
+
+def _nan_to_zero(a):
+    a = to_value(a)
+    if get_aval(a).dtype.kind != "f":
+        return a
+    return lax.select_n(lax.ne(a, a), a, scalar_like(0, a))
+
+
+@eager(np.nansum)
+def nansum(a, axis=None, dtype=None, keepdims=False):
+    """``numpy.nansum``: NaNs count as zero."""
+    return sum(_nan_to_zero(a), axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+@eager(np.nanmean)
+def nanmean(a, axis=None, dtype=None, keepdims=False):
+    """``numpy.nanmean``: the mean of the non-NaN elements."""
+    from funcad.numpy.ufuncs import isnan, logical_not, true_divide
+    a = to_value(a)
+    if get_aval(a).dtype.kind != "f":
+        return mean(a, axis=axis, dtype=dtype, keepdims=keepdims)
+    n = sum(logical_not(isnan(a)), axis=axis, keepdims=keepdims)
+    s = sum(_nan_to_zero(a), axis=axis, dtype=dtype, keepdims=keepdims)
+    return true_divide(s, asarray_of(n, get_aval(s).dtype))

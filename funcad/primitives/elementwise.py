@@ -263,11 +263,26 @@ def _integer_pow_emit(args, params):
     return f"({args[0]} ** {y})" if y >= 0 else f"(1.0 / ({args[0]} ** {-y}))"
 
 
+def _integer_pow_abstract(x, *, y):
+    check_kind("integer_pow", x, "fi")
+    if x.dtype.kind in "iu" and y < 0:
+        raise TypeError(f"lax.integer_pow: integers cannot be raised to the negative power "
+                        f"{y}; convert to float first")
+    return x
+
+
+def _integer_pow_test_args(rng, dtype):
+    from funcad.testing import rand_array
+    # magnitudes in [0.3, 2]: negative powers stay away from the pole at 0
+    x = rand_array(rng, (3, 4), dtype, 0.3, 2.0)
+    return [x * np.where(rng.random((3, 4)) < 0.5, -1, 1).astype(x.dtype)]
+
+
 integer_pow_p = Primitive(
-    "integer_pow", impl=_integer_pow_impl,
-    abstract_eval=lambda x, *, y: (check_kind("integer_pow", x, "fi"), x)[1],
+    "integer_pow", impl=_integer_pow_impl, abstract_eval=_integer_pow_abstract,
     jvp=_integer_pow_jvp, emit=_integer_pow_emit, domain=((-2.0, 2.0),),
-    test_params=({"y": 2}, {"y": 3}, {"y": -2}, {"y": 0}))
+    test_params=({"y": 2}, {"y": 3}, {"y": -2}, {"y": 0}, {"y": 1}),
+    test_args=_integer_pow_test_args)
 integer_pow_p.batch = _elementwise_batch(integer_pow_p)
 
 
@@ -500,9 +515,15 @@ def _select_n_emit(args, params):
     return expr
 
 
+def _select_n_test_args(rng, dtype):
+    from funcad.testing import rand_array
+    return [rng.random((3, 4)) < 0.5, rand_array(rng, (3, 4), dtype),
+            rand_array(rng, (3, 4), dtype)]
+
+
 select_n_p = Primitive("select_n", impl=_select_n_impl, abstract_eval=_select_n_abstract,
                        jvp=_select_n_jvp, transpose=_select_n_transpose, emit=_select_n_emit,
-                       linear=True)
+                       linear=True, test_args=_select_n_test_args)
 select_n_p.batch = _elementwise_batch(select_n_p)
 __all__.append("select_n_p")
 
@@ -547,7 +568,8 @@ def _convert_emit(args, params):
 convert_element_type_p = Primitive(
     "convert_element_type", impl=_convert_impl, abstract_eval=_convert_abstract,
     jvp=_convert_jvp, transpose=_convert_transpose, emit=_convert_emit, linear=True,
-    test_params=({"new_dtype": np.dtype("float32")}, {"new_dtype": np.dtype("int32")}))
+    test_params=({"new_dtype": np.dtype("float32")}, {"new_dtype": np.dtype("int32")},
+                 {"new_dtype": np.dtype("float64")}, {"new_dtype": np.dtype("bool")}))
 convert_element_type_p.batch = _elementwise_batch(convert_element_type_p)
 __all__.append("convert_element_type_p")
 

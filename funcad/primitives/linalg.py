@@ -1,21 +1,37 @@
-"""Linear algebra primitives: ``dot_general`` (contractions with batch dimensions).
+"""Linear algebra primitives: ``dot_general`` and the linear solvers.
 
 ``dot_general(x, y, dimension_numbers=((lc, rc), (lb, rb)))`` contracts axes ``lc`` of x with
 ``rc`` of y, pairs batch axes ``lb`` with ``rb``, and returns axes ordered as
 ``batch + free axes of x + free axes of y``. It is bilinear: its jvp is two contractions and
 its transpose with respect to either operand is another dot_general and a permutation.
+
+Below it come ``solve``, ``triangular_solve``, ``inv``, ``det`` and ``slogdet`` (the
+factorizations cholesky, eigh and qr live in ``decompositions.py``). They act on the last two
+axes and map over any leading axes, as NumPy's ``np.linalg`` does, so their batching rules
+only move the batch axis among the leading ones. They are strict: float operands of one dtype,
+equal leading axes; ``funcad.numpy.linalg`` adds NumPy's promotion and broadcasting.
+
+Their jvps are the textbook matrix-calculus rules written with funcad ops, and each is
+*linear in the tangents*: tangents only meet dot_general with primal values, add, neg,
+transpose, masks and the solves themselves. The solves are linear in the right-hand side and
+declare a transpose for it (the transpose of ``x = A⁻¹ b`` is ``A⁻ᵀ ct``), so reverse mode is
+the transposed jvp, and higher orders follow because the rules are funcad ops too.
+
+Generic tests draw inputs from ``test_args(rng, dtype) -> tuple of arrays`` (well-conditioned,
+symmetric positive definite, ... as the primitive needs) combined with each ``test_params``.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from funcad import lax
-from funcad.core import Primitive, ShapedArray, get_aval
+from funcad.core import Primitive, ShapedArray, get_aval, int64
 from funcad.interpreters.batching import bdim_to_front, moveaxis
 from funcad.interpreters.transpose import UndefinedPrimal
 from funcad.interpreters.jvp import Zero, add_tangents, instantiate
 
-__all__ = ["dot_general", "dot_general_p"]
+__all__ = ["dot_general", "dot_general_p", "solve", "solve_p", "triangular_solve",
+           "triangular_solve_p", "inv", "inv_p", "det", "det_p", "slogdet", "slogdet_p"]
 
 
 def _undef(x):
@@ -144,3 +160,278 @@ def dot_general(x, y, dimension_numbers, preferred_element_type=None):
     dn = ((tuple(int(a) for a in lc), tuple(int(a) for a in rc)),
           (tuple(int(a) for a in lb), tuple(int(a) for a in rb)))
     return dot_general_p.bind(x, y, dimension_numbers=dn)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for the matrix rules: funcad ops on stacks of matrices (..., m, n)
+
+def mT(x):
+    """Swap the last two axes (the matrix transpose of every matrix in a stack)."""
+    nd = get_aval(x).ndim
+    return lax.transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def mm(a, b):
+    """Matrix product of stacks ``(..., m, k) @ (..., k, n)`` with equal leading axes."""
+    nd = get_aval(a).ndim
+    batch = tuple(range(nd - 2))
+    return dot_general(a, b, (((nd - 1,), (nd - 2,)), (batch, batch)))
+
+
+def tri_mask(shape, k=0):
+    """Bool mask of ``shape``, True on and below diagonal ``k`` of the last two axes."""
+    nd = len(shape)
+    rows = lax.broadcasted_iota(int64, shape, nd - 2)
+    cols = lax.broadcasted_iota(int64, shape, nd - 1)
+    return lax.ge(lax.add(rows, k) if k else rows, cols)
+
+
+def tril(x, k=0):
+    """NumPy's ``tril`` on the last two axes, as a select (linear in ``x``)."""
+    a = get_aval(x)
+    return lax.select(tri_mask(a.shape, k), x, lax.full(a.shape, 0, a.dtype))
+
+
+def triu(x, k=0):
+    a = get_aval(x)
+    return lax.select(tri_mask(a.shape, k - 1), lax.full(a.shape, 0, a.dtype), x)
+
+
+def sym_from_triangle(t, lower=True):
+    """The symmetric matrix that shares the lower (or upper) triangle of ``t``.
+
+    LAPACK, and so NumPy, reads only one triangle of the input of cholesky and eigh; this is
+    the tangent such a factorization sees, so derivatives agree with finite differences of
+    NumPy's own function in every direction."""
+    if lower:
+        return lax.add(tril(t), mT(tril(t, -1)))
+    return lax.add(triu(t), mT(triu(t, 1)))
+
+
+def check_float(name, *avals):
+    for a in avals:
+        if a.dtype.kind != "f":
+            raise TypeError(f"lax.{name} needs floating-point operands, got {a.dtype}; convert "
+                            f"with .astype(float), or use funcad.numpy.linalg, which converts "
+                            f"as NumPy does")
+
+
+def check_square(name, a):
+    check_float(name, a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise TypeError(f"lax.{name} needs a square matrix or a stack of them, shape "
+                        f"(..., n, n); got shape {a.shape}")
+
+
+def matrix_batch(prim_getter):
+    """Batch rule of a one-operand primitive that maps over leading axes: keep a leading batch
+    axis where it is, move one that sits among the matrix axes to the front."""
+    def batch(vals, dims, **params):
+        (x,), (d,) = vals, dims
+        if d > get_aval(x).ndim - 3:
+            x, d = moveaxis(x, d, 0), 0
+        prim = prim_getter()
+        out = prim.bind(x, **params)
+        return (out, [d] * len(out)) if prim.multiple_results else (out, d)
+    return batch
+
+
+def spd_matrix(rng, dtype, n=3):
+    """A well-conditioned symmetric positive definite matrix (for test_args)."""
+    g = rng.standard_normal((n, n))
+    return (g @ g.T + n * np.eye(n)).astype(dtype)
+
+
+def well_conditioned(rng, dtype, n=3):
+    """A matrix with a dominant diagonal: comfortably invertible, and so are its triangles."""
+    return (rng.standard_normal((n, n)) + 2 * n * np.eye(n)).astype(dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# solve and triangular_solve: x = op(A)⁻¹ b, b of shape (..., n, k); linear in b
+
+def _solve_abstract(name):
+    def abstract_eval(a, b, **params):
+        check_square(name, a)
+        check_float(name, b)
+        if a.dtype != b.dtype:
+            raise TypeError(f"lax.{name} needs operands of one dtype, got {a.dtype} and "
+                            f"{b.dtype}; fnp.linalg.solve promotes as NumPy does")
+        if b.ndim != a.ndim or b.shape[:-2] != a.shape[:-2] or b.shape[-2] != a.shape[-1]:
+            raise TypeError(f"lax.{name}: b must have shape (..., n, k) with the leading axes "
+                            f"of a (..., n, n); got a of shape {a.shape} and b of shape "
+                            f"{b.shape}. fnp.linalg.solve broadcasts and accepts vectors")
+        return b
+    return abstract_eval
+
+
+def _solve_batch(prim_getter):
+    def batch(vals, dims, **params):
+        (a, b), (da, db) = vals, dims
+        prim = prim_getter()
+        if da is None:
+            # One matrix for the whole batch: fold the batch into the columns of b, so the
+            # matrix is factorized once.
+            r = get_aval(b).ndim - 1
+            b = moveaxis(b, db, r - 1)  # (..., n, B, k)
+            shape = get_aval(b).shape
+            x = prim.bind(a, lax.reshape(b, shape[:-2] + (shape[-2] * shape[-1],)), **params)
+            return lax.reshape(x, shape), r - 1
+        a = moveaxis(a, da, 0)
+        return prim.bind(a, bdim_to_front(b, db, get_aval(a).shape[0]), **params), 0
+    return batch
+
+
+def _rhs_minus(tb, ta_x):
+    """``tb - ta_x`` where either may be absent (Zero / None)."""
+    if ta_x is None:
+        return tb
+    return lax.neg(ta_x) if type(tb) is Zero else lax.sub(tb, ta_x)
+
+
+def _solve_jvp(primals, tangents):
+    (a, b), (ta, tb) = primals, tangents
+    x = solve(a, b)
+    rhs = _rhs_minus(tb, None if type(ta) is Zero else mm(ta, x))
+    return x, solve(a, rhs)
+
+
+def _solve_transpose(ct, a, b):
+    if _undef(a):
+        raise TypeError("lax.solve: cannot transpose with respect to the matrix a (the "
+                        "solution is not linear in it)")
+    return [None, solve(mT(a), instantiate(ct))]
+
+
+solve_p = Primitive("solve", impl=lambda a, b: np.linalg.solve(a, b),
+                    abstract_eval=_solve_abstract("solve"), jvp=_solve_jvp,
+                    transpose=_solve_transpose, linear_args=(1,), test_dtypes=("float64",),
+                    test_args=lambda rng, dtype: (well_conditioned(rng, dtype),
+                                                  rng.standard_normal((3, 2)).astype(dtype)))
+solve_p.batch = _solve_batch(lambda: solve_p)
+
+
+def solve(a, b):
+    """``A⁻¹ b`` for ``a`` of shape (..., n, n) and ``b`` of shape (..., n, k)."""
+    return solve_p.bind(a, b)
+
+
+def _tri_impl(a, b, *, lower, transpose_a):
+    t = np.tril(a) if lower else np.triu(a)
+    if transpose_a:
+        t = np.swapaxes(t, -1, -2)
+    return np.linalg.solve(t, b)
+
+
+def _tri_jvp(primals, tangents, *, lower, transpose_a):
+    (a, b), (ta, tb) = primals, tangents
+    kw = dict(lower=lower, transpose_a=transpose_a)
+    x = triangular_solve(a, b, **kw)
+    ta_x = None
+    if type(ta) is not Zero:
+        t = tril(ta) if lower else triu(ta)
+        ta_x = mm(mT(t) if transpose_a else t, x)
+    return x, triangular_solve(a, _rhs_minus(tb, ta_x), **kw)
+
+
+def _tri_transpose(ct, a, b, *, lower, transpose_a):
+    if _undef(a):
+        raise TypeError("lax.triangular_solve: cannot transpose with respect to the matrix a "
+                        "(the solution is not linear in it)")
+    return [None, triangular_solve(a, instantiate(ct), lower, not transpose_a)]
+
+
+triangular_solve_p = Primitive(
+    "triangular_solve", impl=_tri_impl, abstract_eval=_solve_abstract("triangular_solve"),
+    jvp=_tri_jvp, transpose=_tri_transpose, linear_args=(1,), test_dtypes=("float64",),
+    test_args=lambda rng, dtype: (well_conditioned(rng, dtype),
+                                  rng.standard_normal((3, 2)).astype(dtype)),
+    test_params=tuple({"lower": lo, "transpose_a": tr} for lo in (True, False)
+                      for tr in (False, True)))
+triangular_solve_p.batch = _solve_batch(lambda: triangular_solve_p)
+
+
+def triangular_solve(a, b, lower=True, transpose_a=False):
+    """Solve ``op(T) x = b`` where ``T`` is the lower (or upper) triangle of ``a``, diagonal
+    included (the other triangle is never read), and ``op`` transposes if ``transpose_a``."""
+    return triangular_solve_p.bind(a, b, lower=bool(lower), transpose_a=bool(transpose_a))
+
+
+# ---------------------------------------------------------------------------------------------
+# inv, det, slogdet
+
+def _square_abstract(name):
+    def abstract_eval(a):
+        check_square(name, a)
+        return a
+    return abstract_eval
+
+
+def _inv_jvp(primals, tangents):
+    (a,), (ta,) = primals, tangents
+    ainv = inv(a)
+    return ainv, lax.neg(mm(mm(ainv, ta), ainv))
+
+
+inv_p = Primitive("inv", impl=lambda a: np.linalg.inv(a), abstract_eval=_square_abstract("inv"),
+                  jvp=_inv_jvp, test_dtypes=("float64",),
+                  test_args=lambda rng, dtype: (well_conditioned(rng, dtype),))
+inv_p.batch = matrix_batch(lambda: inv_p)
+
+
+def inv(a):
+    """The inverse of each matrix of a stack (..., n, n)."""
+    return inv_p.bind(a)
+
+
+def _det_abstract(name):
+    def abstract_eval(a):
+        check_square(name, a)
+        return a.update(shape=a.shape[:-2])
+    return abstract_eval
+
+
+def _logdet_tangent(a, ta):
+    """``tr(A⁻¹ dA)``, the tangent of log|det A|, as a sum of ``A⁻ᵀ ∘ dA``."""
+    nd = get_aval(a).ndim
+    return lax.reduce_sum(lax.mul(mT(inv(a)), ta), (nd - 2, nd - 1))
+
+
+def _det_jvp(primals, tangents):
+    (a,), (ta,) = primals, tangents
+    d = det(a)
+    return d, lax.mul(d, _logdet_tangent(a, ta))
+
+
+det_p = Primitive("det", impl=lambda a: np.linalg.det(a), abstract_eval=_det_abstract("det"),
+                  jvp=_det_jvp, test_dtypes=("float64",),
+                  test_args=lambda rng, dtype: (well_conditioned(rng, dtype),))
+det_p.batch = matrix_batch(lambda: det_p)
+
+
+def det(a):
+    """The determinant of each matrix of a stack (..., n, n)."""
+    return det_p.bind(a)
+
+
+def _slogdet_abstract(a):
+    out = _det_abstract("slogdet")(a)
+    return [out, out]
+
+
+def _slogdet_jvp(primals, tangents):
+    (a,), (ta,) = primals, tangents
+    sign, logdet = slogdet(a)
+    return [sign, logdet], [Zero(get_aval(sign)), _logdet_tangent(a, ta)]
+
+
+slogdet_p = Primitive("slogdet", impl=lambda a: list(np.linalg.slogdet(a)),
+                      abstract_eval=_slogdet_abstract, jvp=_slogdet_jvp, multiple_results=True,
+                      test_dtypes=("float64",),
+                      test_args=lambda rng, dtype: (well_conditioned(rng, dtype),))
+slogdet_p.batch = matrix_batch(lambda: slogdet_p)
+
+
+def slogdet(a):
+    """``[sign, log|det a|]`` of each matrix of a stack (..., n, n)."""
+    return slogdet_p.bind(a)

@@ -61,10 +61,12 @@ def _reduce_sum_transpose(ct, x, *, axes):
     return [_expand_back(instantiate(ct), x.aval.shape, axes)]
 
 
-reduce_sum_p = Primitive("reduce_sum", impl=lambda x, *, axes: np.sum(x, axis=axes),
+reduce_sum_p = Primitive("reduce_sum",
+                         impl=lambda x, *, axes: np.sum(x, axis=axes, dtype=x.dtype),
                          abstract_eval=_reduce_abstract("reduce_sum", "fi"),
                          transpose=_reduce_sum_transpose, linear=True,
-                         test_params=({"axes": (0,)}, {"axes": ()}))
+                         test_params=({"axes": (0,)}, {"axes": ()}, {"axes": (0, 1)},
+                                      {"axes": (1,)}))
 reduce_sum_p.jvp = linear_jvp(lambda: reduce_sum_p)
 reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
 
@@ -100,12 +102,12 @@ def _np_reduce(fn):
 
 reduce_max_p = Primitive("reduce_max", impl=_np_reduce(np.max),
                          abstract_eval=_reduce_abstract("reduce_max", "fib"),
-                         test_params=({"axes": (0,)},))
+                         test_params=({"axes": (0,)}, {"axes": (0, 1)}))
 reduce_max_p.jvp = _extremum_jvp(reduce_max_p)
 reduce_max_p.batch = _reduce_batch(reduce_max_p)
 reduce_min_p = Primitive("reduce_min", impl=_np_reduce(np.min),
                          abstract_eval=_reduce_abstract("reduce_min", "fib"),
-                         test_params=({"axes": (0,)},))
+                         test_params=({"axes": (1,)},))
 reduce_min_p.jvp = _extremum_jvp(reduce_min_p)
 reduce_min_p.batch = _reduce_batch(reduce_min_p)
 
@@ -159,10 +161,11 @@ def _reduce_prod_jvp(primals, tangents, *, axes):
     return ans, reduce_sum(lax.mul(tflat, others), (nd - 1,))
 
 
-reduce_prod_p = Primitive("reduce_prod", impl=lambda x, *, axes: np.prod(x, axis=axes),
+reduce_prod_p = Primitive("reduce_prod",
+                          impl=lambda x, *, axes: np.prod(x, axis=axes, dtype=x.dtype),
                           abstract_eval=_reduce_abstract("reduce_prod", "fi"),
                           jvp=_reduce_prod_jvp, domain=((-1.5, 1.5),),
-                          test_params=({"axes": (0,)},))
+                          test_params=({"axes": (0,)}, {"axes": (0, 1)}))
 reduce_prod_p.batch = _reduce_batch(reduce_prod_p)
 
 
@@ -199,10 +202,12 @@ def _arg_jvp(prim):
 
 argmax_p = Primitive("argmax", abstract_eval=_arg_abstract("argmax"),
                      impl=lambda x, *, axis, index_dtype: np.argmax(x, axis).astype(index_dtype),
-                     test_params=({"axis": 0, "index_dtype": np.dtype("int64")},))
+                     test_params=({"axis": 0, "index_dtype": np.dtype("int64")},
+                                  {"axis": 1, "index_dtype": np.dtype("int32")}))
 argmin_p = Primitive("argmin", abstract_eval=_arg_abstract("argmin"),
                      impl=lambda x, *, axis, index_dtype: np.argmin(x, axis).astype(index_dtype),
-                     test_params=({"axis": 0, "index_dtype": np.dtype("int64")},))
+                     test_params=({"axis": 0, "index_dtype": np.dtype("int64")},
+                                  {"axis": 1, "index_dtype": np.dtype("int32")}))
 for _p in (argmax_p, argmin_p):
     _p.jvp = _arg_jvp(_p)
     _p.batch = _arg_batch(_p)
@@ -222,8 +227,8 @@ def argmin(x, axis, index_dtype=int64):
 
 def _cumsum_impl(x, *, axis, reverse):
     if reverse:
-        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
-    return np.cumsum(x, axis=axis)
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
+    return np.cumsum(x, axis=axis, dtype=x.dtype)
 
 
 def _cumsum_abstract(x, *, axis, reverse):
@@ -241,7 +246,8 @@ cumsum_p = Primitive("cumsum", impl=_cumsum_impl, abstract_eval=_cumsum_abstract
                      transpose=lambda ct, x, *, axis, reverse: [
                          cumsum(instantiate(ct), axis, not reverse)],
                      batch=_cumsum_batch, linear=True,
-                     test_params=({"axis": 0, "reverse": False}, {"axis": 0, "reverse": True}))
+                     test_params=({"axis": 0, "reverse": False}, {"axis": 0, "reverse": True},
+                                  {"axis": 1, "reverse": False}))
 cumsum_p.jvp = linear_jvp(lambda: cumsum_p)
 
 

@@ -38,6 +38,17 @@ def _aval(x):
     return x.aval if _undef(x) else get_aval(x)
 
 
+def _rand(rng, shape, dtype, lo=-3.0, hi=3.0):
+    """Random test input (for ``test_args``; funcad.testing is imported only when testing)."""
+    from funcad.testing import rand_array
+    return rand_array(rng, shape, dtype, lo, hi)
+
+
+def _one_arg(shape):
+    """``test_args`` giving one random array of ``shape``."""
+    return lambda rng, dtype: [_rand(rng, shape, dtype)]
+
+
 def _declare(name, impl, abstract_eval, transpose, batch, *, linear_args=None, **extra):
     prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, transpose=transpose,
                      batch=batch, linear=True, linear_args=linear_args, **extra)
@@ -93,8 +104,19 @@ def _bid_batch(vals, dims, *, shape, broadcast_dimensions):
                             (0,) + tuple(b + 1 for b in broadcast_dimensions)), 0
 
 
-broadcast_in_dim_p = _declare("broadcast_in_dim", _bid_impl, _bid_abstract, _bid_transpose,
-                              _bid_batch)
+def _bid_test_args(rng, dtype, params):
+    # every other operand axis has size 1, so both kinds of broadcasting are exercised
+    bd, shape = params["broadcast_dimensions"], params["shape"]
+    return [_rand(rng, tuple(shape[d] if i % 2 == 0 else 1 for i, d in enumerate(bd)), dtype)]
+
+
+broadcast_in_dim_p = _declare(
+    "broadcast_in_dim", _bid_impl, _bid_abstract, _bid_transpose, _bid_batch,
+    test_args=_bid_test_args,
+    test_params=({"shape": (3, 4), "broadcast_dimensions": (0, 1)},
+                 {"shape": (2, 3, 4), "broadcast_dimensions": (1, 2)},
+                 {"shape": (3, 5, 1), "broadcast_dimensions": (0, 2)},
+                 {"shape": (2, 3), "broadcast_dimensions": ()}))
 
 
 @_export
@@ -139,7 +161,10 @@ def _reshape_batch(vals, dims, *, new_sizes):
 
 reshape_p = _declare("reshape", lambda x, *, new_sizes: np.reshape(x, new_sizes),
                      _reshape_abstract,
-                     lambda ct, x, *, new_sizes: [reshape(ct, x.aval.shape)], _reshape_batch)
+                     lambda ct, x, *, new_sizes: [reshape(ct, x.aval.shape)], _reshape_batch,
+                     test_args=_one_arg((3, 4)),
+                     test_params=({"new_sizes": (12,)}, {"new_sizes": (4, 3)},
+                                  {"new_sizes": (2, 3, 2)}, {"new_sizes": (2, 1, 6)}))
 
 
 @_export
@@ -171,7 +196,9 @@ def _transpose_batch(vals, dims, *, permutation):
 
 
 transpose_p = _declare("transpose", lambda x, *, permutation: np.transpose(x, permutation),
-                       _transpose_abstract, _transpose_transpose, _transpose_batch)
+                       _transpose_abstract, _transpose_transpose, _transpose_batch,
+                       test_args=_one_arg((2, 3, 4)),
+                       test_params=({"permutation": (1, 0, 2)}, {"permutation": (2, 0, 1)}))
 
 
 @_export
@@ -202,7 +229,9 @@ def _squeeze_batch(vals, dims, *, dimensions):
 
 squeeze_p = _declare("squeeze", lambda x, *, dimensions: np.squeeze(x, dimensions),
                      _squeeze_abstract,
-                     lambda ct, x, *, dimensions: [reshape(ct, x.aval.shape)], _squeeze_batch)
+                     lambda ct, x, *, dimensions: [reshape(ct, x.aval.shape)], _squeeze_batch,
+                     test_args=_one_arg((3, 1, 4, 1)),
+                     test_params=({"dimensions": (1,)}, {"dimensions": (1, 3)}))
 
 
 @_export
@@ -233,7 +262,8 @@ expand_dims_p = _declare("expand_dims",
                          lambda x, *, dimensions: np.expand_dims(x, dimensions),
                          _expand_dims_abstract,
                          lambda ct, x, *, dimensions: [squeeze(ct, dimensions)],
-                         _expand_dims_batch)
+                         _expand_dims_batch, test_args=_one_arg((3, 4)),
+                         test_params=({"dimensions": (0,)}, {"dimensions": (1, 3)}))
 
 
 @_export
@@ -259,7 +289,9 @@ def _rev_abstract(x, *, dimensions):
 
 
 rev_p = _declare("rev", lambda x, *, dimensions: np.flip(x, dimensions), _rev_abstract,
-                 lambda ct, x, *, dimensions: [rev(ct, dimensions)], _rev_batch)
+                 lambda ct, x, *, dimensions: [rev(ct, dimensions)], _rev_batch,
+                 test_args=_one_arg((3, 4)),
+                 test_params=({"dimensions": (0,)}, {"dimensions": (0, 1)}))
 
 
 @_export
@@ -312,7 +344,12 @@ def _slice_batch(vals, dims, *, start_indices, limit_indices, strides):
     return slice_(x, ins(start_indices, 0), ins(limit_indices, n), ins(strides, 1)), d
 
 
-slice_p = _declare("slice", _slice_impl, _slice_abstract, _slice_transpose, _slice_batch)
+slice_p = _declare(
+    "slice", _slice_impl, _slice_abstract, _slice_transpose, _slice_batch,
+    test_args=_one_arg((5, 6)),
+    test_params=({"start_indices": (1, 0), "limit_indices": (4, 6), "strides": (1, 2)},
+                 {"start_indices": (0, 2), "limit_indices": (5, 5), "strides": (2, 1)},
+                 {"start_indices": (1, 1), "limit_indices": (3, 4), "strides": (1, 1)}))
 
 
 @_export
@@ -386,7 +423,10 @@ def _pad_batch(vals, dims, *, padding_config):
     return pad(x, pv, cfg), dx
 
 
-pad_p = _declare("pad", _pad_impl, _pad_abstract, _pad_transpose, _pad_batch)
+pad_p = _declare("pad", _pad_impl, _pad_abstract, _pad_transpose, _pad_batch,
+                 test_args=lambda rng, dtype: [_rand(rng, (3, 4), dtype), _rand(rng, (), dtype)],
+                 test_params=({"padding_config": ((1, 2, 0), (0, 1, 1))},
+                              {"padding_config": ((0, 0, 2), (2, 0, 0))}))
 
 
 @_export
@@ -440,9 +480,16 @@ def _concat_batch(vals, dims, *, dimension, axis_size):
     return concatenate(vals, dimension + 1), 0
 
 
+def _concat_test_args(rng, dtype, params):
+    sizes = (2, 1, 4)
+    return [_rand(rng, (n, 3) if params["dimension"] == 0 else (3, n), dtype) for n in sizes]
+
+
 concatenate_p = _declare("concatenate",
                          lambda *xs, dimension: np.concatenate(xs, axis=dimension),
-                         _concat_abstract, _concat_transpose, _concat_batch)
+                         _concat_abstract, _concat_transpose, _concat_batch,
+                         test_args=_concat_test_args,
+                         test_params=({"dimension": 0}, {"dimension": 1}))
 
 
 @_export
@@ -468,7 +515,10 @@ def _iota_impl(*, dtype, shape, dimension):
 
 iota_p = Primitive("iota", impl=_iota_impl, abstract_eval=_iota_abstract,
                    jvp=lambda p, t, **kw: (iota_p.bind(**kw), Zero(_iota_abstract(**kw))),
-                   test_params=({"dtype": np.dtype("int64"), "shape": (3, 4), "dimension": 1},))
+                   test_args=lambda rng: [],
+                   test_params=({"dtype": np.dtype("int64"), "shape": (3, 4), "dimension": 1},
+                                {"dtype": np.dtype("float64"), "shape": (2, 3), "dimension": 0},
+                                {"dtype": np.dtype("int32"), "shape": (5,), "dimension": 0}))
 __all__.append("iota_p")
 
 
@@ -559,8 +609,15 @@ def _ds_batch(vals, dims, *, slice_sizes, axis_size):
     return gather(x, indices), 0
 
 
+def _starts(rng):
+    """Start indices for a (5, 6) operand, sometimes out of bounds (they are clamped)."""
+    return [np.asarray(rng.integers(-1, 6), np.int64), np.asarray(rng.integers(-1, 7), np.int32)]
+
+
 dynamic_slice_p = _declare("dynamic_slice", _ds_impl, _ds_abstract, _ds_transpose, _ds_batch,
-                           linear_args=(0,))
+                           linear_args=(0,),
+                           test_args=lambda rng, dtype: [_rand(rng, (5, 6), dtype)] + _starts(rng),
+                           test_params=({"slice_sizes": (2, 3)}, {"slice_sizes": (5, 1)}))
 
 
 @_export
@@ -617,8 +674,11 @@ def _dus_batch(vals, dims, *, axis_size):
     return scatter(x, indices, upd, mode="set"), 0
 
 
-dynamic_update_slice_p = _declare("dynamic_update_slice", _dus_impl, _dus_abstract,
-                                  _dus_transpose, _dus_batch, linear_args=(0, 1))
+dynamic_update_slice_p = _declare(
+    "dynamic_update_slice", _dus_impl, _dus_abstract, _dus_transpose, _dus_batch,
+    linear_args=(0, 1),
+    test_args=lambda rng, dtype: [_rand(rng, (5, 6), dtype), _rand(rng, (2, 3), dtype)]
+    + _starts(rng))
 
 
 @_export
@@ -653,9 +713,23 @@ def _gather_impl(x, indices):
         x, indices.shape[:-1] + x.shape).copy()
 
 
+def _clamp_in_bounds(indices, shape):
+    """Indices clamped into ``shape`` as gather clamps them, and a mask (over the index batch
+    shape) of the index rows that were in bounds, written in funcad ops."""
+    ia = get_aval(indices)
+    k = ia.shape[-1]
+    hi = np.maximum(np.asarray(shape[:k], ia.dtype) - 1, 0)
+    hi = broadcast_in_dim(hi, ia.shape, (ia.ndim - 1,))
+    clamped = lax.max(lax.min(indices, hi), lax.full(ia.shape, 0, ia.dtype))
+    ok = lax.reduce_min(lax.eq(clamped, indices), (ia.ndim - 1,))
+    return clamped, ok
+
+
 def _gather_transpose(ct, x, indices):
+    # gather clamps out-of-bounds indices, so their cotangent goes to the clamped position
     zeros = zeros_like_aval(x.aval)
-    return [scatter(zeros, indices, instantiate(ct), mode="add"), None]
+    clamped, _ = _clamp_in_bounds(indices, x.aval.shape)
+    return [scatter(zeros, clamped, instantiate(ct), mode="add"), None]
 
 
 def _augment_indices(indices, axis_size):
@@ -672,15 +746,19 @@ def _gather_batch(vals, dims, *, axis_size):
     if di is None:
         x = moveaxis(x, dx, k)
         return gather(x, indices), get_aval(indices).ndim - 1
-    if di == get_aval(indices).ndim - 1:
-        raise ValueError("lax.gather: the index column axis cannot be batched")
     x = bdim_to_front(x, dx, axis_size)
     indices = moveaxis(indices, di, 0)
     return gather(x, _augment_indices(indices, axis_size)), 0
 
 
+def _gather_test_args(rng, dtype):
+    # two index columns into a (5, 4, 3) operand, some out of bounds (clamped)
+    idx = np.stack([rng.integers(-1, 7, (2, 3)), rng.integers(-1, 5, (2, 3))], axis=-1)
+    return [_rand(rng, (5, 4, 3), dtype), idx.astype(np.int64)]
+
+
 gather_p = _declare("gather", _gather_impl, _gather_abstract, _gather_transpose, _gather_batch,
-                    linear_args=(0,))
+                    linear_args=(0,), test_args=_gather_test_args)
 
 
 @_export
@@ -759,7 +837,13 @@ def _scatter_transpose(ct, x, indices, updates, *, mode):
     else:
         ua = _aval(updates)
         ct_x = scatter(ct, indices, zeros_like_aval(ua), mode="set") if _undef(x) else None
-    ct_u = gather(ct, indices) if _undef(updates) else None
+    ct_u = None
+    if _undef(updates):
+        # scatter drops out-of-bounds updates: their cotangent is zero (gather would clamp)
+        ua = updates.aval
+        _, ok = _clamp_in_bounds(indices, get_aval(ct).shape)
+        ok = broadcast_in_dim(ok, ua.shape, tuple(range(get_aval(ok).ndim)))
+        ct_u = lax.select_n(ok, zeros_like_aval(ua), gather(ct, indices))
     return [ct_x, None, ct_u]
 
 
@@ -772,11 +856,23 @@ def _scatter_batch(vals, dims, *, mode, axis_size):
     return scatter(x, _augment_indices(indices, axis_size), updates, mode=mode), 0
 
 
+def _scatter_test_args(rng, dtype):
+    # three distinct in-bounds positions of a (5, 4, 3) operand and one out of bounds (dropped)
+    flat = rng.permutation(20)[:3]
+    idx = np.stack([flat // 4, flat % 4], axis=-1)
+    idx = np.concatenate([idx, [[5, int(rng.integers(0, 4))]]]).astype(np.int64)
+    updates = _rand(rng, (4, 3), dtype)
+    if np.dtype(dtype).kind == "f":  # keep mode="mul" away from zero updates
+        updates = np.where(np.abs(updates) < 0.3, 0.5, updates).astype(dtype)
+    return [_rand(rng, (5, 4, 3), dtype), idx, updates]
+
+
 scatter_p = Primitive("scatter", impl=_scatter_impl, abstract_eval=_scatter_abstract,
                       jvp=_scatter_jvp, transpose=_scatter_transpose, batch=_scatter_batch,
                       linear=True, linear_args=(0, 2),
                       test_params=({"mode": "add"}, {"mode": "set"}, {"mode": "mul"},
-                                   {"mode": "min"}, {"mode": "max"}))
+                                   {"mode": "min"}, {"mode": "max"}),
+                      test_args=_scatter_test_args)
 __all__.append("scatter_p")
 
 

@@ -1,0 +1,361 @@
+"""``while``: a loop with a data-dependent trip count, and its reverse-mode companion.
+
+``while_p`` has operands ``(*cond_consts, *body_consts, *init)`` and parameters
+``cond_jaxpr`` (cond consts + carry -> bool scalar), ``body_jaxpr`` (body consts + carry ->
+carry), ``cond_nconsts`` and ``body_nconsts``.
+
+Reverse mode, which JAX does not offer for while loops, works like this:
+
+1. jvp turns the loop into one over (carry, carry tangent).
+2. Partial evaluation (linearize) runs the primal part now, as a while over the known carries
+   only, and stages the *whole* jvp loop as the linear part: the primal carries inside it are
+   recomputed from their (known) initial values, so nothing per-iteration is stored yet.
+3. Transposition of that loop binds ``while_transpose_p``: it runs the non-linear carries
+   forward again, recording each iteration's state (this is where the trip count is found),
+   then runs the transposed body backwards over the recorded states.
+
+Cost: reverse mode evaluates the primal body twice (once for the primal output, once while
+recording) and the transposed body once per iteration. Memory: one copy of the non-linear
+(primal) carry per iteration, held in a Python list inside ``while_transpose_p``'s impl --
+``trip_count * sizeof(carry)``; nothing else is stored. Because the recording lives inside
+one primitive, every static shape in the IR stays static, so this works under ``jit`` and
+``make_jaxpr`` too, with a trip count only known at run time.
+
+``while_transpose_p`` has operands ``(*cond_consts, *fwd_consts, *bwd_consts, *init_s,
+*init_b)``: with ``s_0 = init_s``, ``s_{k+1} = fwd(s_k)`` while ``cond(s_k)`` (``n``
+iterations), then ``b = init_b`` and ``b = bwd(s_k, b)`` for ``k = n-1, ..., 0``; it returns
+``b``. It is closed under jvp and vmap (the jvp records (s, s_dot); vmap masks finished lanes
+in both sweeps), so forward-over-reverse (``hessian``, ``jacfwd(grad(f))``) and
+``vmap(grad(f))`` work. Reverse-over-reverse through a while loop is not implemented.
+"""
+from __future__ import annotations
+
+from funcad.core import Primitive, bind_with, get_aval
+from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
+from funcad.interpreters.jvp import Zero, add_tangents
+from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
+from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, deps, fixpoint,
+                                             insert_invars, jvp_jaxpr, materialize, restrict,
+                                             run, select_tree, split, trace_hoisted, zeros)
+
+
+def _check_cond_jaxpr(who, cond_jaxpr):
+    out = cond_jaxpr.out_avals
+    if len(out) != 1 or out[0].shape != () or out[0].dtype.kind != "b":
+        raise TypeError(f"{who}: the loop predicate must be a boolean scalar, got "
+                        f"{[a.str_short() for a in out]}")
+
+
+def _check_avals(who, what, got, want):
+    if list(got) != list(want):
+        raise TypeError(f"{who}: {what} has types {[a.str_short() for a in got]} but "
+                        f"{[a.str_short() for a in want]} were expected")
+
+
+def _to_front(vals, dims):
+    return [moveaxis(x, d, 0) if d is not None else x for x, d in zip(vals, dims)]
+
+
+def _broadcast_flags(vals, had, want, size):
+    """Give values flagged in ``want`` but not in ``had`` a batch axis at 0."""
+    return [bdim_to_front(x, None, size) if w and not h else x
+            for x, h, w in zip(vals, had, want)]
+
+
+# ---------------------------------------------------------------------------------------------
+# while_p
+
+def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    cc, bc, carry = split(args, [cond_nconsts, body_nconsts, len(args) - cond_nconsts -
+                                 body_nconsts])
+    while bool(run(cond_jaxpr, *cc, *carry)[0]):
+        carry = run(body_jaxpr, *bc, *carry)
+    return carry
+
+
+def _while_abstract(*avals, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    cc, bc, carry = split(avals, [cond_nconsts, body_nconsts, len(avals) - cond_nconsts -
+                                  body_nconsts])
+    _check_cond_jaxpr("while_loop", cond_jaxpr)
+    _check_avals("while_loop", "the predicate's input", cond_jaxpr.in_avals, cc + carry)
+    _check_avals("while_loop", "the body's input", body_jaxpr.in_avals, bc + carry)
+    _check_avals("while_loop", "the body's output", body_jaxpr.out_avals, carry)
+    return list(carry)
+
+
+def _while_jvp(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    nc, nb = cond_nconsts, body_nconsts
+    cc, bc, init = split(primals, [nc, nb, len(primals) - nc - nb])
+    _, bc_t, init_t = split(tangents, [nc, nb, len(primals) - nc - nb])
+    bc_nz = [type(t) is not Zero for t in bc_t]
+    carry_nz = fixpoint([type(t) is not Zero for t in init_t],
+                        lambda cnz: jvp_jaxpr(body_jaxpr, bc_nz + cnz, cnz)[2])
+    body, k = jvp_jaxpr(body_jaxpr, bc_nz + carry_nz, carry_nz, [nb, len(init)],
+                        [len(init)])[:2]
+    carry_avals = body_jaxpr.out_avals
+    t_avals = [a for a, n in zip(carry_avals, carry_nz) if n]
+    cond = insert_invars(cond_jaxpr, len(cond_jaxpr.in_avals), t_avals)
+    new_bc = k + bc + [t for t in bc_t if type(t) is not Zero]
+    new_init = init + [materialize(t, a) for t, a, n in zip(init_t, carry_avals, carry_nz) if n]
+    outs = while_p.bind(*cc, *new_bc, *new_init, cond_jaxpr=cond, body_jaxpr=body,
+                        cond_nconsts=nc, body_nconsts=len(new_bc))
+    n = len(init)
+    it = iter(outs[n:])
+    return outs[:n], [next(it) if z else Zero(a) for z, a in zip(carry_nz, carry_avals)]
+
+
+def _while_batch_rule(vals, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts,
+                      axis_size):
+    nc, nb = cond_nconsts, body_nconsts
+    n = len(vals) - nc - nb
+    cc, bc, init = split(_to_front(vals, dims), [nc, nb, n])
+    cc_b, bc_b, init_b = split([d is not None for d in dims], [nc, nb, n])
+    carry_b = fixpoint(init_b, lambda cb: batch_jaxpr(body_jaxpr, axis_size, bc_b + cb,
+                                                      cb)[2])
+    pred_b = batch_jaxpr(cond_jaxpr, axis_size, cc_b + carry_b, [False])[2][0]
+    if pred_b:
+        carry_b = [True] * n
+    cond, ck, _ = batch_jaxpr(cond_jaxpr, axis_size, cc_b + carry_b, [pred_b])
+    body, bk, _ = batch_jaxpr(body_jaxpr, axis_size, bc_b + carry_b, carry_b)
+    init = _broadcast_flags(init, init_b, carry_b, axis_size)
+    if not pred_b:
+        outs = while_p.bind(*ck, *cc, *bk, *bc, *init, cond_jaxpr=cond, body_jaxpr=body,
+                            cond_nconsts=len(ck) + nc, body_nconsts=len(bk) + nb)
+        return outs, [0 if b else None for b in carry_b]
+    # A batched predicate: loop while any lane is running; finished lanes keep their carry.
+    n_cc, n_bc = len(ck) + nc, len(bk) + nb
+    cc_avals = [get_aval(x) for x in ck + cc]
+    bc_avals = [get_aval(x) for x in bk + bc]
+    carry_avals = body.out_avals
+
+    def any_cond(*a):
+        return [any_lane(run(cond, *a)[0])]
+
+    def masked_body(*a):
+        c, b, s = split(a, [n_cc, n_bc, n])
+        return select_tree(run(cond, *c, *s)[0], run(body, *b, *s), s)
+
+    new_cond, k1 = trace_hoisted(any_cond, cc_avals + carry_avals, "vmap")
+    new_body, k2 = trace_hoisted(masked_body, cc_avals + bc_avals + carry_avals, "vmap")
+    outs = while_p.bind(*k1, *ck, *cc, *k2, *ck, *cc, *bk, *bc, *init, cond_jaxpr=new_cond,
+                        body_jaxpr=new_body, cond_nconsts=len(k1) + n_cc,
+                        body_nconsts=len(k2) + n_cc + n_bc)
+    return outs, [0] * n
+
+
+_while_batch = needs_axis_size(_while_batch_rule)
+
+
+def _while_partial_eval(pe, args, params):
+    """Run the known carries now (a while over them alone); stage the whole loop for the
+    unknown carries, recomputing the known ones inside it."""
+    cond_jaxpr, body_jaxpr = params["cond_jaxpr"], params["body_jaxpr"]
+    nc, nb = params["cond_nconsts"], params["body_nconsts"]
+    n = len(args) - nc - nb
+    cc, bc, init = split(args, [nc, nb, n])
+    cc_uk, bc_uk, init_uk = split([pe.is_unknown(x) for x in args], [nc, nb, n])
+    carry_uk = fixpoint(init_uk, lambda cu: deps(body_jaxpr, bc_uk + cu))
+    if any(cc_uk) or deps(cond_jaxpr, cc_uk + carry_uk)[0] or all(carry_uk):
+        return pe.stage(while_p, args, params)
+    known = [not u for u in carry_uk]
+    cond = restrict(cond_jaxpr, [True] * nc + known, [True])
+    body = restrict(body_jaxpr, [not u for u in bc_uk] + known, known)
+    known_bc = [x for x, u in zip(bc, bc_uk) if not u]
+    known_outs = bind_with(pe.prev, while_p, *cc, *known_bc,
+                           *[x for x, u in zip(init, carry_uk) if not u], cond_jaxpr=cond,
+                           body_jaxpr=body, cond_nconsts=nc, body_nconsts=len(known_bc))
+    if not any(carry_uk):
+        return known_outs
+    staged = pe.stage(while_p, args, params)
+    k_it = iter(known_outs)
+    return [s if u else next(k_it) for s, u in zip(staged, carry_uk)]
+
+
+def _while_transpose(cts, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    nc, nb = cond_nconsts, body_nconsts
+    n = len(args) - nc - nb
+    cc, bc, init = split(args, [nc, nb, n])
+    if any(is_undefined(x) for x in cc):
+        raise TypeError("while_loop: cannot transpose a loop whose predicate reads a linear "
+                        "value")
+    bc_lin = [is_undefined(x) for x in bc]
+    carry_lin = fixpoint([is_undefined(x) for x in init],
+                         lambda cl: deps(body_jaxpr, bc_lin + cl))
+    if deps(cond_jaxpr, [False] * nc + carry_lin)[0]:
+        raise TypeError("while_loop: cannot transpose a loop whose predicate depends on a "
+                        "linear carry")
+    nl = [not x for x in carry_lin]
+    carry_avals = body_jaxpr.out_avals
+    bc_nl = [x for x, li in zip(bc, bc_lin) if not li]
+    s0 = [x for x, li in zip(init, carry_lin) if not li]
+    lin_carry_avals = [a for a, li in zip(carry_avals, carry_lin) if li]
+    lin_bc_avals = [x.aval for x in bc if is_undefined(x)]
+    cond = restrict(cond_jaxpr, [True] * nc + nl, [True])
+    fwd = restrict(body_jaxpr, [not x for x in bc_lin] + nl, nl)
+    n_bcn, n_s, n_ct = len(bc_nl), len(s0), len(lin_carry_avals)
+
+    def bwd_step(*a):
+        bcn, s, ct, acc = split(a, [n_bcn, n_s, n_ct, len(lin_bc_avals)])
+        b_it, s_it, c_it = iter(bcn), iter(s), iter(ct)
+        full = [UndefinedPrimal(x.aval) if li else next(b_it) for x, li in zip(bc, bc_lin)]
+        full += [UndefinedPrimal(av) if li else next(s_it)
+                 for av, li in zip(carry_avals, carry_lin)]
+        ct_out = [next(c_it) if li else Zero(av) for av, li in zip(carry_avals, carry_lin)]
+        got = backward_pass(body_jaxpr.jaxpr, [], full, ct_out)
+        g_bc, g_carry = got[:nb], got[nb:]
+        new_ct = [materialize(g, av) for g, av, li in zip(g_carry, carry_avals, carry_lin)
+                  if li]
+        lin_g = [g for g, li in zip(g_bc, bc_lin) if li]
+        new_acc = [materialize(add_tangents(x, g) if g is not None else x, av)
+                   for x, g, av in zip(acc, lin_g, lin_bc_avals)]
+        return new_ct + new_acc
+
+    bwd, kb = trace_hoisted(bwd_step, [get_aval(x) for x in bc_nl + s0] + lin_carry_avals +
+                            lin_bc_avals, "transpose")
+    ct_c = [materialize(c, av) for c, av, li in zip(cts, carry_avals, carry_lin) if li]
+    acc0 = [zeros(a) for a in lin_bc_avals]
+    outs = while_transpose_p.bind(*cc, *bc_nl, *kb, *bc_nl, *s0, *ct_c, *acc0,
+                                  cond_jaxpr=cond, fwd_jaxpr=fwd, bwd_jaxpr=bwd,
+                                  cond_nconsts=nc, fwd_nconsts=n_bcn,
+                                  bwd_nconsts=len(kb) + n_bcn)
+    ct_init, ct_bc = outs[:n_ct], outs[n_ct:]
+    ci, bi = iter(ct_init), iter(ct_bc)
+    res = [None] * nc + [next(bi) if li else None for li in bc_lin]
+    for x, li in zip(init, carry_lin):
+        g = next(ci) if li else None
+        res.append(g if is_undefined(x) else None)
+    return res
+
+
+while_p = Primitive("while", impl=_while_impl, abstract_eval=_while_abstract, jvp=_while_jvp,
+                    batch=_while_batch, partial_eval=_while_partial_eval,
+                    transpose=_while_transpose, multiple_results=True, higher_order=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# while_transpose_p: record the forward states, then sweep backwards
+
+def _wt_sizes(args_len, cond_nconsts, fwd_nconsts, bwd_nconsts, fwd_jaxpr):
+    n_s = len(fwd_jaxpr.out_avals)
+    return [cond_nconsts, fwd_nconsts, bwd_nconsts, n_s,
+            args_len - cond_nconsts - fwd_nconsts - bwd_nconsts - n_s]
+
+
+def _wt_impl(*args, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, cond_nconsts, fwd_nconsts,
+             bwd_nconsts):
+    cc, fc, bc, s, b = split(args, _wt_sizes(len(args), cond_nconsts, fwd_nconsts,
+                                             bwd_nconsts, fwd_jaxpr))
+    states = []  # one entry per iteration: the memory cost of reverse mode
+    while bool(run(cond_jaxpr, *cc, *s)[0]):
+        states.append(s)
+        s = run(fwd_jaxpr, *fc, *s)
+    for s in reversed(states):
+        b = run(bwd_jaxpr, *bc, *s, *b)
+    return b
+
+
+def _wt_abstract(*avals, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, cond_nconsts, fwd_nconsts,
+                 bwd_nconsts):
+    cc, fc, bc, s, b = split(avals, _wt_sizes(len(avals), cond_nconsts, fwd_nconsts,
+                                              bwd_nconsts, fwd_jaxpr))
+    who = "while_transpose"
+    _check_cond_jaxpr(who, cond_jaxpr)
+    _check_avals(who, "the predicate's input", cond_jaxpr.in_avals, cc + s)
+    _check_avals(who, "the forward step's input", fwd_jaxpr.in_avals, fc + s)
+    _check_avals(who, "the forward step's output", fwd_jaxpr.out_avals, s)
+    _check_avals(who, "the backward step's input", bwd_jaxpr.in_avals, bc + s + b)
+    _check_avals(who, "the backward step's output", bwd_jaxpr.out_avals, b)
+    return list(b)
+
+
+def _wt_jvp(primals, tangents, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, cond_nconsts,
+            fwd_nconsts, bwd_nconsts):
+    sizes = _wt_sizes(len(primals), cond_nconsts, fwd_nconsts, bwd_nconsts, fwd_jaxpr)
+    cc, fc, bc, s, b = split(primals, sizes)
+    _, fc_t, bc_t, s_t, b_t = split(tangents, sizes)
+    nzf = lambda ts: [type(t) is not Zero for t in ts]  # noqa: E731
+    fc_nz, bc_nz = nzf(fc_t), nzf(bc_t)
+    s_nz = fixpoint(nzf(s_t), lambda sn: jvp_jaxpr(fwd_jaxpr, fc_nz + sn, sn)[2])
+    b_nz = fixpoint(nzf(b_t), lambda bn: jvp_jaxpr(bwd_jaxpr, bc_nz + s_nz + bn, bn)[2])
+    fwd, kf = jvp_jaxpr(fwd_jaxpr, fc_nz + s_nz, s_nz, [len(fc), len(s)], [len(s)])[:2]
+    bwd, kb = jvp_jaxpr(bwd_jaxpr, bc_nz + s_nz + b_nz, b_nz, [len(bc), len(s), len(b)],
+                        [len(b)])[:2]
+    s_avals, b_avals = fwd_jaxpr.out_avals, bwd_jaxpr.out_avals
+    cond = insert_invars(cond_jaxpr, len(cond_jaxpr.in_avals),
+                         [a for a, z in zip(s_avals, s_nz) if z])
+    nz_only = lambda ts: [t for t in ts if type(t) is not Zero]  # noqa: E731
+    new_fc = kf + fc + nz_only(fc_t)
+    new_bc = kb + bc + nz_only(bc_t)
+    new_s = s + [materialize(t, a) for t, a, z in zip(s_t, s_avals, s_nz) if z]
+    new_b = b + [materialize(t, a) for t, a, z in zip(b_t, b_avals, b_nz) if z]
+    outs = while_transpose_p.bind(*cc, *new_fc, *new_bc, *new_s, *new_b, cond_jaxpr=cond,
+                                  fwd_jaxpr=fwd, bwd_jaxpr=bwd, cond_nconsts=cond_nconsts,
+                                  fwd_nconsts=len(new_fc), bwd_nconsts=len(new_bc))
+    it = iter(outs[len(b):])
+    return outs[:len(b)], [next(it) if z else Zero(a) for z, a in zip(b_nz, b_avals)]
+
+
+@needs_axis_size
+def _wt_batch(vals, dims, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, cond_nconsts, fwd_nconsts,
+              bwd_nconsts, axis_size):
+    sizes = _wt_sizes(len(vals), cond_nconsts, fwd_nconsts, bwd_nconsts, fwd_jaxpr)
+    cc, fc, bc, s, b = split(_to_front(vals, dims), sizes)
+    cc_b, fc_b, bc_b, s_in_b, b_in_b = split([d is not None for d in dims], sizes)
+    size = axis_size
+    s_b = fixpoint(s_in_b, lambda sb: batch_jaxpr(fwd_jaxpr, size, fc_b + sb, sb)[2])
+    pred_b = batch_jaxpr(cond_jaxpr, size, cc_b + s_b, [False])[2][0]
+    if pred_b:
+        s_b = [True] * len(s)
+        b_b = [True] * len(b)
+    else:
+        b_b = fixpoint(b_in_b, lambda bb: batch_jaxpr(bwd_jaxpr, size, bc_b + s_b + bb,
+                                                      bb)[2])
+    cond, ck, _ = batch_jaxpr(cond_jaxpr, size, cc_b + s_b, [pred_b])
+    fwd, fk, _ = batch_jaxpr(fwd_jaxpr, size, fc_b + s_b, s_b)
+    bwd, bk, _ = batch_jaxpr(bwd_jaxpr, size, bc_b + s_b + b_b, b_b)
+    s = _broadcast_flags(s, s_in_b, s_b, size)
+    b = _broadcast_flags(b, b_in_b, b_b, size)
+    cc, fc, bc = ck + cc, fk + fc, bk + bc
+    if not pred_b:
+        outs = while_transpose_p.bind(*cc, *fc, *bc, *s, *b, cond_jaxpr=cond, fwd_jaxpr=fwd,
+                                      bwd_jaxpr=bwd, cond_nconsts=len(cc),
+                                      fwd_nconsts=len(fc), bwd_nconsts=len(bc))
+        return outs, [0 if x else None for x in b_b]
+    # Lanes finish at different iterations: forward, a finished lane keeps its state (so its
+    # recorded states repeat); backward, the step is skipped where the predicate is false,
+    # which is exactly at the iterations that lane never ran.
+    avals = lambda xs: [get_aval(x) for x in xs]  # noqa: E731
+    n_c, n_f, n_bc, n_s = len(cc), len(fc), len(bc), len(s)
+
+    def any_cond(*a):
+        return [any_lane(run(cond, *a)[0])]
+
+    def masked_fwd(*a):
+        c, f, st = split(a, [n_c, n_f, n_s])
+        return select_tree(run(cond, *c, *st)[0], run(fwd, *f, *st), st)
+
+    def masked_bwd(*a):
+        c, bcs, st, bs = split(a, [n_c, n_bc, n_s, len(b)])
+        return select_tree(run(cond, *c, *st)[0], run(bwd, *bcs, *st, *bs), bs)
+
+    new_cond, k1 = trace_hoisted(any_cond, avals(cc + s), "vmap")
+    new_fwd, k2 = trace_hoisted(masked_fwd, avals(cc + fc + s), "vmap")
+    new_bwd, k3 = trace_hoisted(masked_bwd, avals(cc + bc + s + b), "vmap")
+    outs = while_transpose_p.bind(*k1, *cc, *k2, *cc, *fc, *k3, *cc, *bc, *s, *b,
+                                  cond_jaxpr=new_cond, fwd_jaxpr=new_fwd, bwd_jaxpr=new_bwd,
+                                  cond_nconsts=len(k1) + n_c, fwd_nconsts=len(k2) + n_c + n_f,
+                                  bwd_nconsts=len(k3) + n_c + n_bc)
+    return outs, [0] * len(b)
+
+
+def _wt_partial_eval(pe, args, params):
+    raise NotImplementedError(
+        "Reverse-mode differentiation of the reverse-mode derivative of a while_loop (or of "
+        "a fori_loop with traced bounds), e.g. grad(grad(f)), is not implemented. Use "
+        "forward-over-reverse instead: funcad.hessian(f) or funcad.jacfwd(funcad.grad(f)); "
+        "or give fori_loop concrete bounds, which makes it a scan.")
+
+
+while_transpose_p = Primitive("while_transpose", impl=_wt_impl, abstract_eval=_wt_abstract,
+                              jvp=_wt_jvp, batch=_wt_batch, partial_eval=_wt_partial_eval,
+                              multiple_results=True, higher_order=True)
