@@ -49,12 +49,12 @@ def cases():
         import autograd.numpy as anp
         ga = ag.grad(chain(anp))
         np.testing.assert_allclose(ga(x), ref, rtol=1e-10)
-        v["autograd.grad"] = lambda: ga(x)
+        v["autograd.grad"] = lambda ga=ga: ga(x)
     if jax:
         import jax.numpy as jnp
         gj = jax.grad(chain(jnp))
         np.testing.assert_allclose(gj(x), ref, rtol=1e-10)
-        v["jax.grad (no jit)"] = lambda: gj(x)
+        v["jax.grad (no jit)"] = lambda gj=gj: gj(x)
     out.append(Case("eager grad, 100-op chain, n=10", v,
                     "autograd.grad" if ag else "funcad.grad"))
 

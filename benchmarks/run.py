@@ -8,7 +8,13 @@ Quote ratios from one run, not absolute times: the machines are shared and noisy
 """
 from __future__ import annotations
 
-import argparse
+import os
+
+# Multi-threaded OpenBLAS spins on a shared 2-core machine (a 100x100 matmul took 30 ms with
+# two threads under load, 40 us with one); measure every library single-threaded in BLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
 import importlib
 import platform
 import sys

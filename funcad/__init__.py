@@ -5,6 +5,7 @@ from funcad.api import (ShapeDtypeStruct, eval_shape, grad, hessian, jacfwd, jac
                         jacrev, jvp, linear_transpose, linearize, make_jaxpr, value_and_grad,
                         vjp, vmap)
 from funcad import numpy  # noqa: F401
+from funcad import nn, scipy  # noqa: F401
 from funcad.custom_derivatives import custom_jvp, custom_vjp  # noqa: F401
 from funcad.core import (ConcretizationError, TracerBoolConversionError,  # noqa: F401
                          TracerIntegerConversionError, TracerArrayConversionError,

@@ -1,6 +1,9 @@
 """Test configuration: deterministic hypothesis profiles (fewer examples on CI)."""
 import os
 
+# Set before NumPy loads: a multi-threaded BLAS spins badly on a loaded 2-core machine.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("ci", derandomize=True, max_examples=8, deadline=None,

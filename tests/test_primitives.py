@@ -92,7 +92,7 @@ def test_abstract_eval(case, data):
 
 
 @pytest.mark.parametrize("case", _cases("staging"))
-@_few(4)
+@_few(3)
 @given(data=st.data())
 def test_staging(case, data):
     testing.check_staged(case.fun(), data.draw(case.strategy()))
@@ -190,7 +190,7 @@ def _fix_out_axes(case, args, in_axes, out_axes):
 
 
 @pytest.mark.parametrize("case", _cases("vmap", need_args=True))
-@_few(3)
+@_few(2)
 @given(seed=testing.seeds())
 def test_vmap(case, seed):
     ranks = [np.ndim(a) for a in case.args(np.random.default_rng(0))]

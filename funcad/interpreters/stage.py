@@ -18,15 +18,15 @@ from funcad.ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var
 
 
 class StagingTracer(Tracer):
-    __slots__ = ("var",)
+    __slots__ = ("ir_var",)
 
     def __init__(self, interp, var: Var):
         self._interp = interp
-        self.var = var
+        self.ir_var = var
 
     @property
     def aval(self):
-        return self.var.aval
+        return self.ir_var.aval
 
 
 class JaxprBuilder:
@@ -74,7 +74,7 @@ class StagingInterpreter(Interpreter):
 
     def atom(self, x):
         if type(x) is StagingTracer and x._interp is self:
-            return x.var
+            return x.ir_var
         if isinstance(x, Tracer):
             if not x._interp.alive:
                 raise_leaked(x)
@@ -97,7 +97,7 @@ class StagingInterpreter(Interpreter):
     interpret = stage
 
     def finish(self, in_tracers, outs) -> ClosedJaxpr:
-        return self.builder.build([t.var for t in in_tracers], [self.atom(x) for x in outs])
+        return self.builder.build([t.ir_var for t in in_tracers], [self.atom(x) for x in outs])
 
 
 def trace_to_jaxpr(fun: Callable, in_avals: Sequence[ShapedArray], name: str = "make_jaxpr"

@@ -34,9 +34,9 @@ from funcad.core import Primitive, bind_with, get_aval
 from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
 from funcad.interpreters.jvp import Zero, add_tangents
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
-from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, deps, fixpoint,
-                                             insert_invars, jvp_jaxpr, materialize, restrict,
-                                             run, select_tree, split, trace_hoisted, zeros)
+from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, fixpoint, insert_invars,
+                                             jvp_jaxpr, materialize, pe_jaxpr, restrict, run,
+                                             select_tree, split, trace_hoisted, zeros)
 
 
 def _check_cond_jaxpr(who, cond_jaxpr):
@@ -54,6 +54,21 @@ def _check_avals(who, what, got, want):
 
 def _to_front(vals, dims):
     return [moveaxis(x, d, 0) if d is not None else x for x, d in zip(vals, dims)]
+
+
+def _any_lane_cond(cond, avals):
+    """The predicate of a loop over batched lanes: is any lane still running?"""
+    return trace_hoisted(lambda *a: [any_lane(run(cond, *a)[0])], avals, "vmap")
+
+
+def _masked(cond, step, sizes, avals):
+    """A loop step for batched lanes that may have finished, traced over ``avals``:
+    ``(cond consts, step consts, s, b) -> where(cond(s), step(consts, s, b), old)`` per lane,
+    where ``old`` is ``b`` (the backward sweep of while_transpose) or, without ``b``, ``s``."""
+    def fun(*a):
+        c, k, s, b = split(a, sizes)
+        return select_tree(run(cond, *c, *s)[0], run(step, *k, *s, *b), b if b else s)
+    return trace_hoisted(fun, avals, "vmap")
 
 
 def _broadcast_flags(vals, had, want, size):
@@ -104,8 +119,9 @@ def _while_jvp(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_
     return outs[:n], [next(it) if z else Zero(a) for z, a in zip(carry_nz, carry_avals)]
 
 
-def _while_batch_rule(vals, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts,
-                      axis_size):
+@needs_axis_size
+def _while_batch(vals, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts,
+                 axis_size):
     nc, nb = cond_nconsts, body_nconsts
     n = len(vals) - nc - nb
     cc, bc, init = split(_to_front(vals, dims), [nc, nb, n])
@@ -123,27 +139,36 @@ def _while_batch_rule(vals, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_
                             cond_nconsts=len(ck) + nc, body_nconsts=len(bk) + nb)
         return outs, [0 if b else None for b in carry_b]
     # A batched predicate: loop while any lane is running; finished lanes keep their carry.
-    n_cc, n_bc = len(ck) + nc, len(bk) + nb
-    cc_avals = [get_aval(x) for x in ck + cc]
-    bc_avals = [get_aval(x) for x in bk + bc]
-    carry_avals = body.out_avals
-
-    def any_cond(*a):
-        return [any_lane(run(cond, *a)[0])]
-
-    def masked_body(*a):
-        c, b, s = split(a, [n_cc, n_bc, n])
-        return select_tree(run(cond, *c, *s)[0], run(body, *b, *s), s)
-
-    new_cond, k1 = trace_hoisted(any_cond, cc_avals + carry_avals, "vmap")
-    new_body, k2 = trace_hoisted(masked_body, cc_avals + bc_avals + carry_avals, "vmap")
-    outs = while_p.bind(*k1, *ck, *cc, *k2, *ck, *cc, *bk, *bc, *init, cond_jaxpr=new_cond,
-                        body_jaxpr=new_body, cond_nconsts=len(k1) + n_cc,
-                        body_nconsts=len(k2) + n_cc + n_bc)
+    cc, bc = ck + cc, bk + bc
+    avals = [get_aval(x) for x in cc + bc] + list(body.out_avals)
+    new_cond, k1 = _any_lane_cond(cond, avals[:len(cc)] + avals[len(cc) + len(bc):])
+    new_body, k2 = _masked(cond, body, [len(cc), len(bc), n, 0], avals)
+    outs = while_p.bind(*k1, *cc, *k2, *cc, *bc, *init, cond_jaxpr=new_cond,
+                        body_jaxpr=new_body, cond_nconsts=len(k1) + len(cc),
+                        body_nconsts=len(k2) + len(cc) + len(bc))
     return outs, [0] * n
 
 
-_while_batch = needs_axis_size(_while_batch_rule)
+
+
+def _split_loop(cond_jaxpr, body_jaxpr, nc, consts_flags, carry_flags):
+    """Split a loop into its known and unknown parts, ``flags`` marking unknown (or linear)
+    inputs. Partial evaluation, not a plain dependence analysis, decides: a nested loop or
+    branch mixing known and unknown values splits too, keeping its known outputs known.
+
+    Returns ``(carry_uk, pred_uk, known_cond, known_body, unknown_body, num_res)``: the carry
+    flags grown to a fixpoint; whether the predicate depends on an unknown; the predicate
+    and the body over known values only (``known_body`` returns the known carries then the
+    residuals; both lead with their hoisted constants, given as ``.consts``); the unknown
+    body (residuals, unknown consts, unknown carries -> unknown carries).
+    """
+    carry_uk = fixpoint(carry_flags, lambda cu: pe_jaxpr(body_jaxpr, consts_flags + cu, cu)[3])
+    ck, ckc, _, c_out_uk, c_res = pe_jaxpr(cond_jaxpr, [False] * nc + carry_uk, [False])
+    pred_uk = c_out_uk[0]
+    known, kconsts, unknown, _, n_res = pe_jaxpr(body_jaxpr, consts_flags + carry_uk, carry_uk)
+    known_cond = None if pred_uk else restrict(ck, [True] * len(ck.in_avals),
+                                               [True] + [False] * c_res)
+    return (carry_uk, pred_uk, (known_cond, ckc), (known, kconsts), unknown, n_res)
 
 
 def _while_partial_eval(pe, args, params):
@@ -154,16 +179,19 @@ def _while_partial_eval(pe, args, params):
     n = len(args) - nc - nb
     cc, bc, init = split(args, [nc, nb, n])
     cc_uk, bc_uk, init_uk = split([pe.is_unknown(x) for x in args], [nc, nb, n])
-    carry_uk = fixpoint(init_uk, lambda cu: deps(body_jaxpr, bc_uk + cu))
-    if any(cc_uk) or deps(cond_jaxpr, cc_uk + carry_uk)[0] or all(carry_uk):
+    if any(cc_uk):
         return pe.stage(while_p, args, params)
-    known = [not u for u in carry_uk]
-    cond = restrict(cond_jaxpr, [True] * nc + known, [True])
-    body = restrict(body_jaxpr, [not u for u in bc_uk] + known, known)
-    known_bc = [x for x, u in zip(bc, bc_uk) if not u]
-    known_outs = bind_with(pe.prev, while_p, *cc, *known_bc,
+    carry_uk, pred_uk, (cond, ckc), (known, kconsts), _, n_res = _split_loop(
+        cond_jaxpr, body_jaxpr, nc, bc_uk, init_uk)
+    if pred_uk or all(carry_uk):
+        return pe.stage(while_p, args, params)
+    n_known = carry_uk.count(False)
+    body = restrict(known, [True] * len(known.in_avals), [True] * n_known + [False] * n_res)
+    known_bc = list(kconsts) + [x for x, u in zip(bc, bc_uk) if not u]
+    known_outs = bind_with(pe.prev, while_p, *ckc, *cc, *known_bc,
                            *[x for x, u in zip(init, carry_uk) if not u], cond_jaxpr=cond,
-                           body_jaxpr=body, cond_nconsts=nc, body_nconsts=len(known_bc))
+                           body_jaxpr=body, cond_nconsts=len(ckc) + nc,
+                           body_nconsts=len(known_bc))
     if not any(carry_uk):
         return known_outs
     staged = pe.stage(while_p, args, params)
@@ -179,44 +207,41 @@ def _while_transpose(cts, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncon
         raise TypeError("while_loop: cannot transpose a loop whose predicate reads a linear "
                         "value")
     bc_lin = [is_undefined(x) for x in bc]
-    carry_lin = fixpoint([is_undefined(x) for x in init],
-                         lambda cl: deps(body_jaxpr, bc_lin + cl))
-    if deps(cond_jaxpr, [False] * nc + carry_lin)[0]:
+    carry_lin, pred_lin, (cond, ckc), (known, kconsts), unknown, n_res = _split_loop(
+        cond_jaxpr, body_jaxpr, nc, bc_lin, [is_undefined(x) for x in init])
+    if pred_lin:
         raise TypeError("while_loop: cannot transpose a loop whose predicate depends on a "
                         "linear carry")
     nl = [not x for x in carry_lin]
+    n_nl = nl.count(True)
     carry_avals = body_jaxpr.out_avals
-    bc_nl = [x for x, li in zip(bc, bc_lin) if not li]
+    bc_nl = list(kconsts) + [x for x, li in zip(bc, bc_lin) if not li]
     s0 = [x for x, li in zip(init, carry_lin) if not li]
     lin_carry_avals = [a for a, li in zip(carry_avals, carry_lin) if li]
     lin_bc_avals = [x.aval for x in bc if is_undefined(x)]
-    cond = restrict(cond_jaxpr, [True] * nc + nl, [True])
-    fwd = restrict(body_jaxpr, [not x for x in bc_lin] + nl, nl)
-    n_bcn, n_s, n_ct = len(bc_nl), len(s0), len(lin_carry_avals)
+    # forward: the non-linear carries alone; backward: recompute the step's residuals from
+    # the recorded state, then transpose the linear part of the body
+    fwd = restrict(known, [True] * len(known.in_avals), [True] * n_nl + [False] * n_res)
+    n_bcn, n_ct, n_lbc = len(bc_nl), len(lin_carry_avals), len(lin_bc_avals)
 
     def bwd_step(*a):
-        bcn, s, ct, acc = split(a, [n_bcn, n_s, n_ct, len(lin_bc_avals)])
-        b_it, s_it, c_it = iter(bcn), iter(s), iter(ct)
-        full = [UndefinedPrimal(x.aval) if li else next(b_it) for x, li in zip(bc, bc_lin)]
-        full += [UndefinedPrimal(av) if li else next(s_it)
-                 for av, li in zip(carry_avals, carry_lin)]
-        ct_out = [next(c_it) if li else Zero(av) for av, li in zip(carry_avals, carry_lin)]
-        got = backward_pass(body_jaxpr.jaxpr, [], full, ct_out)
-        g_bc, g_carry = got[:nb], got[nb:]
-        new_ct = [materialize(g, av) for g, av, li in zip(g_carry, carry_avals, carry_lin)
-                  if li]
-        lin_g = [g for g, li in zip(g_bc, bc_lin) if li]
+        bcn, s, ct, acc = split(a, [n_bcn, n_nl, n_ct, n_lbc])
+        res = run(known, *bcn, *s)[n_nl:]
+        lin = [UndefinedPrimal(av) for av in lin_bc_avals + lin_carry_avals]
+        got = backward_pass(unknown.jaxpr, [], list(res) + lin, list(ct))[n_res:]
+        g_bc, g_carry = got[:n_lbc], got[n_lbc:]
+        new_ct = [materialize(g, av) for g, av in zip(g_carry, lin_carry_avals)]
         new_acc = [materialize(add_tangents(x, g) if g is not None else x, av)
-                   for x, g, av in zip(acc, lin_g, lin_bc_avals)]
+                   for x, g, av in zip(acc, g_bc, lin_bc_avals)]
         return new_ct + new_acc
 
     bwd, kb = trace_hoisted(bwd_step, [get_aval(x) for x in bc_nl + s0] + lin_carry_avals +
                             lin_bc_avals, "transpose")
     ct_c = [materialize(c, av) for c, av, li in zip(cts, carry_avals, carry_lin) if li]
     acc0 = [zeros(a) for a in lin_bc_avals]
-    outs = while_transpose_p.bind(*cc, *bc_nl, *kb, *bc_nl, *s0, *ct_c, *acc0,
+    outs = while_transpose_p.bind(*ckc, *cc, *bc_nl, *kb, *bc_nl, *s0, *ct_c, *acc0,
                                   cond_jaxpr=cond, fwd_jaxpr=fwd, bwd_jaxpr=bwd,
-                                  cond_nconsts=nc, fwd_nconsts=n_bcn,
+                                  cond_nconsts=len(ckc) + nc, fwd_nconsts=n_bcn,
                                   bwd_nconsts=len(kb) + n_bcn)
     ct_init, ct_bc = outs[:n_ct], outs[n_ct:]
     ci, bi = iter(ct_init), iter(ct_bc)
@@ -324,27 +349,15 @@ def _wt_batch(vals, dims, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, cond_nconsts, fwd
     # Lanes finish at different iterations: forward, a finished lane keeps its state (so its
     # recorded states repeat); backward, the step is skipped where the predicate is false,
     # which is exactly at the iterations that lane never ran.
-    avals = lambda xs: [get_aval(x) for x in xs]  # noqa: E731
-    n_c, n_f, n_bc, n_s = len(cc), len(fc), len(bc), len(s)
-
-    def any_cond(*a):
-        return [any_lane(run(cond, *a)[0])]
-
-    def masked_fwd(*a):
-        c, f, st = split(a, [n_c, n_f, n_s])
-        return select_tree(run(cond, *c, *st)[0], run(fwd, *f, *st), st)
-
-    def masked_bwd(*a):
-        c, bcs, st, bs = split(a, [n_c, n_bc, n_s, len(b)])
-        return select_tree(run(cond, *c, *st)[0], run(bwd, *bcs, *st, *bs), bs)
-
-    new_cond, k1 = trace_hoisted(any_cond, avals(cc + s), "vmap")
-    new_fwd, k2 = trace_hoisted(masked_fwd, avals(cc + fc + s), "vmap")
-    new_bwd, k3 = trace_hoisted(masked_bwd, avals(cc + bc + s + b), "vmap")
+    ac, af, ab, as_, a_b = ([get_aval(x) for x in g] for g in (cc, fc, bc, s, b))
+    new_cond, k1 = _any_lane_cond(cond, ac + as_)
+    new_fwd, k2 = _masked(cond, fwd, [len(cc), len(fc), len(s), 0], ac + af + as_)
+    new_bwd, k3 = _masked(cond, bwd, [len(cc), len(bc), len(s), len(b)], ac + ab + as_ + a_b)
     outs = while_transpose_p.bind(*k1, *cc, *k2, *cc, *fc, *k3, *cc, *bc, *s, *b,
                                   cond_jaxpr=new_cond, fwd_jaxpr=new_fwd, bwd_jaxpr=new_bwd,
-                                  cond_nconsts=len(k1) + n_c, fwd_nconsts=len(k2) + n_c + n_f,
-                                  bwd_nconsts=len(k3) + n_c + n_bc)
+                                  cond_nconsts=len(k1) + len(cc),
+                                  fwd_nconsts=len(k2) + len(cc) + len(fc),
+                                  bwd_nconsts=len(k3) + len(cc) + len(bc))
     return outs, [0] * len(b)
 
 

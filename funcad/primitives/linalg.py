@@ -73,7 +73,12 @@ def _dot_impl(x, y, *, dimension_numbers, preferred_element_type=None):
     nb, nc = int(np.prod(bshape)), int(np.prod([x.shape[i] for i in lc]))
     xm = np.transpose(x, list(lb) + lf + list(lc)).reshape(nb, int(np.prod(lfs)), nc)
     ym = np.transpose(y, list(rb) + list(rc) + rf).reshape(nb, nc, int(np.prod(rfs)))
-    out = np.matmul(xm, ym).reshape(bshape + lfs + rfs)
+    if nb == 1:
+        # np.dot copies strided operands into BLAS-friendly layout; matmul may not
+        out = np.dot(xm[0], ym[0]).reshape(bshape + lfs + rfs)
+    else:
+        out = np.matmul(np.ascontiguousarray(xm), np.ascontiguousarray(ym))
+        out = out.reshape(bshape + lfs + rfs)
     return out.astype(preferred_element_type or x.dtype, copy=False)
 
 
