@@ -10,6 +10,8 @@ import functools
 import operator
 from typing import Any, Callable, Sequence
 
+import math
+
 import numpy as np
 
 from funcad.core import (ShapedArray, Tracer, current_interpreter, get_aval, is_float,
@@ -557,7 +559,7 @@ class new_interpreter_prev:
 
 def _std_basis(leaves):
     """Rows of the identity, split per leaf: leaf i gets an array (N,) + shape_i."""
-    sizes = [int(np.prod(get_aval(x).shape)) for x in leaves]
+    sizes = [math.prod(get_aval(x).shape) for x in leaves]
     n = sum(sizes)
     dts = [get_aval(x).dtype for x in leaves]
     dt = np.result_type(*dts) if dts else np.float64

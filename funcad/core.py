@@ -15,6 +15,8 @@ import itertools
 import operator
 from typing import Any, Callable, Sequence
 
+import math
+
 import numpy as np
 
 # ---------------------------------------------------------------------------------------------
@@ -62,7 +64,7 @@ class ShapedArray:
         self._hash = hash((self.shape, self.dtype))
 
     ndim = property(lambda self: len(self.shape))
-    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
+    size = property(lambda self: math.prod(self.shape))
 
     def update(self, shape=None, dtype=None) -> "ShapedArray":
         return ShapedArray(self.shape if shape is None else shape,

@@ -532,6 +532,14 @@ def test_error_carry_type_changes():
         lax.scan(lambda c, x: c, 1.0, np.ones(4))
 
 
+def test_python_scalars_returned_for_a_carry_take_its_dtype():
+    out = lax.while_loop(lambda c: c < 3, lambda c: 5.0, np.float32(1))
+    assert np.asarray(out).dtype == np.float32 and float(out) == 5.0
+    c, _ = lax.scan(lambda c, x: (0, x), np.int32(3), np.ones(2))
+    assert np.asarray(c).dtype == np.int32 and int(c) == 0
+    assert float(lax.fori_loop(0, 3, lambda i, c: 1, 0.0)) == 1.0
+
+
 def test_error_scan_xs_lengths():
     with pytest.raises(ValueError, match=r"same leading axis length.*f64\[3,2\].*f64\[4\]"):
         lax.scan(lambda c, x: (c, x[0]), 0.0, (np.ones((3, 2)), np.ones(4)))

@@ -218,13 +218,16 @@ def promote(who: str, *args, dtype=None):
     return [broadcast_to(v, shape, who) for v in vals]
 
 
-def promote_to(who: str, args, dtypes):
-    """Convert ``args[i]`` to ``dtypes[i]`` and broadcast all to a common shape."""
+def promote_to(who: str, args, dtypes, keep_scalars: bool = False):
+    """Convert ``args[i]`` to ``dtypes[i]`` and broadcast all to a common shape (with
+    ``keep_scalars``, rank-0 operands are left for the primitive to broadcast)."""
     vals = [asarray_of(a, d) for a, d in zip(args, dtypes)]
     if len(vals) == 1:
         return vals
-    shape = broadcast_shapes(who, *[get_aval(v).shape for v in vals])
-    return [broadcast_to(v, shape, who) for v in vals]
+    shapes = [get_aval(v).shape for v in vals]
+    shape = broadcast_shapes(who, *shapes)
+    return [v if (keep_scalars and not s) or s == shape else broadcast_to(v, shape, who)
+            for v, s in zip(vals, shapes)]
 
 
 def scalar_like(c, x):

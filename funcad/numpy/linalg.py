@@ -17,6 +17,8 @@ from __future__ import annotations
 import collections
 import operator
 
+import math
+
 import numpy as np
 
 from funcad import lax
@@ -285,7 +287,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     rest = tuple(i for i in range(nd) if i not in axes)
     lead = tuple(shape[i] for i in rest)
     y = lax.reshape(lax.transpose(x, rest + axes),
-                    lead + (int(np.prod([shape[i] for i in axes])),))
+                    lead + (math.prod([shape[i] for i in axes]),))
     out = _vector_norm(y, ord, (len(lead),), False)
     if keepdims:
         out = lax.reshape(out, tuple(1 if i in axes else s for i, s in enumerate(shape)))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import operator
 
+import math
+
 import numpy as np
 
 import functools
@@ -129,7 +131,7 @@ def vdot(a, b):
     """``np.vdot`` for real arrays: the dot product of the flattened operands."""
     (a, b), _ = _prepare(a, b)
     sa, sb = _shape(a), _shape(b)
-    na, nb = int(np.prod(sa)), int(np.prod(sb))
+    na, nb = math.prod(sa), math.prod(sb)
     if na != nb:
         raise ValueError(f"fnp.vdot: operands have {na} and {nb} elements (shapes {sa} and "
                          f"{sb}); they must have the same size")
@@ -153,8 +155,8 @@ def inner(a, b):
 def outer(a, b):
     """``np.outer``: ``out[i, j] = a.ravel()[i] * b.ravel()[j]``."""
     (a, b), _ = _prepare(a, b)
-    a = lax.reshape(a, (int(np.prod(_shape(a))),))
-    b = lax.reshape(b, (int(np.prod(_shape(b))),))
+    a = lax.reshape(a, (math.prod(_shape(a)),))
+    b = lax.reshape(b, (math.prod(_shape(b)),))
     return _contract(a, b, ((), ()))
 
 
@@ -441,7 +443,7 @@ def _pick_pair(terms, out_set, sizes):
                 if k not in (i, j):
                     keep.update(lk)
             result = (li | lj) - ((li & lj) - keep)
-            size = int(np.prod([sizes[lab] for lab in result]))
+            size = math.prod([sizes[lab] for lab in result])
             key = (not (li & lj), size)
             if best_key is None or key < best_key:
                 best, best_key = (i, j), key

@@ -36,7 +36,7 @@ def _alias(name, fn):
     __all__.append(name)
 
 
-def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None):
+def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None, scalars=False):
     """Declare ``fnp.<name>`` mirroring ``np_fn``. ``body(*operands)`` receives operands in
     NumPy's loop dtypes, broadcast to one shape; ``traced(*args)`` replaces the whole traced
     path when a function needs to see its raw arguments (``power`` with a Python int).
@@ -50,9 +50,11 @@ def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None):
     nin = np_fn.nin
 
     if traced is None:
+        # ``scalars``: ``body`` is one binary lax primitive, which broadcasts a rank-0
+        # operand itself, so Python scalars stay scalars (no broadcast equation).
         def traced(*args):
             loop = ufunc_loop(who, np_fn, args)
-            return body(*promote_to(who, args, loop[:nin]))
+            return body(*promote_to(who, args, loop[:nin], keep_scalars=scalars))
 
     if nin == 1:
         def fn(x, /):
@@ -171,10 +173,12 @@ _alias("around", round)
 # ---------------------------------------------------------------------------------------------
 # Binary arithmetic
 
-_ufunc(np.add, lambda x, y: lax.or_(x, y) if _dt(x) == np.bool_ else lax.add(x, y))
-_ufunc(np.subtract, lax.sub)
-_ufunc(np.multiply, lambda x, y: lax.and_(x, y) if _dt(x) == np.bool_ else lax.mul(x, y))
-_ufunc(np.true_divide, lax.div, "true_divide")
+_ufunc(np.add, lambda x, y: lax.or_(x, y) if _dt(x) == np.bool_ else lax.add(x, y),
+       scalars=True)
+_ufunc(np.subtract, lax.sub, scalars=True)
+_ufunc(np.multiply, lambda x, y: lax.and_(x, y) if _dt(x) == np.bool_ else lax.mul(x, y),
+       scalars=True)
+_ufunc(np.true_divide, lax.div, "true_divide", scalars=True)
 _alias("divide", true_divide)  # noqa: F821
 
 
@@ -242,9 +246,9 @@ def _power_traced(x, y):
 
 _ufunc(np.power, _power_body, traced=_power_traced)
 _alias("pow", power)  # noqa: F821
-_ufunc(np.float_power, lax.pow)
-_ufunc(np.maximum, lax.max)
-_ufunc(np.minimum, lax.min)
+_ufunc(np.float_power, lax.pow, scalars=True)
+_ufunc(np.maximum, lax.max, scalars=True)
+_ufunc(np.minimum, lax.min, scalars=True)
 
 
 def _fmax_body(pick):
@@ -258,7 +262,7 @@ def _fmax_body(pick):
 
 _ufunc(np.fmax, _fmax_body(lax.max))
 _ufunc(np.fmin, _fmax_body(lax.min))
-_ufunc(np.arctan2, lax.atan2)
+_ufunc(np.arctan2, lax.atan2, scalars=True)
 _alias("atan2", arctan2)  # noqa: F821
 
 
@@ -324,7 +328,7 @@ for _name, _np_fn, _lax_fn in [
         ("greater", np.greater, lax.gt), ("greater_equal", np.greater_equal, lax.ge),
         ("bitwise_and", np.bitwise_and, lax.and_), ("bitwise_or", np.bitwise_or, lax.or_),
         ("bitwise_xor", np.bitwise_xor, lax.xor), ("invert", np.invert, lax.not_)]:
-    _ufunc(_np_fn, _lax_fn, _name)
+    _ufunc(_np_fn, _lax_fn, _name, scalars=_np_fn.nin == 2)
 _alias("bitwise_not", invert)  # noqa: F821
 
 

@@ -40,8 +40,6 @@ from funcad.tree_util import tree_flatten, tree_unflatten
 __all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "map", "cond_p", "while_p",
            "while_transpose_p", "scan_p"]
 
-_builtin_map = map
-
 
 def _as_leaf(x):
     """A pytree leaf as a value funcad holds (Python scalars become 0-d arrays)."""
@@ -49,6 +47,22 @@ def _as_leaf(x):
         get_aval(x)
         return x
     return np.asarray(x, get_aval(x).dtype)
+
+
+def _weak_leaves(leaves, avals) -> list:
+    """Python scalars returned for a carry take the carry's dtype (JAX's weak typing), so
+    ``lambda c: 0.0`` is a valid body for a float32 carry."""
+    if len(leaves) != len(avals):
+        return [_as_leaf(x) for x in leaves]
+    out = []
+    for x, a in zip(leaves, avals):
+        t = type(x)
+        if a.shape == () and (t is float and a.dtype.kind == "f" or
+                              t is int and a.dtype.kind in "iuf" or
+                              t is bool and a.dtype.kind == "b"):
+            x = np.asarray(x, a.dtype)
+        out.append(_as_leaf(x))
+    return out
 
 
 def _flatten_args(tree) -> tuple[list, Any, list]:
@@ -61,16 +75,16 @@ def _fun_name(f) -> str:
     return getattr(f, "__name__", type(f).__name__)
 
 
-def _trace(fun: Callable, in_tree, in_avals, who: str, star: bool = False):
+def _trace(fun: Callable, in_tree, in_avals, who: str, star: bool = False, weak=()):
     """Trace ``fun(args)`` (``fun(*args)`` with ``star``) to a jaxpr; returns (closed,
-    out_tree, out_avals)."""
+    out_tree, out_avals). Python scalar outputs take the dtypes in ``weak``."""
     store: dict = {}
 
     def flat(*leaves):
         args = tree_unflatten(in_tree, leaves)
         out = fun(*args) if star else fun(args)
         out_leaves, store["tree"] = tree_flatten(out)
-        return [_as_leaf(x) for x in out_leaves]
+        return _weak_leaves(out_leaves, weak)
 
     closed = trace_to_jaxpr(flat, in_avals, who)
     return closed, store["tree"], closed.out_avals
@@ -182,7 +196,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val):
         raise TypeError(f"lax.while_loop: cond_fun ({_fun_name(cond_fun)}) must return a "
                         f"boolean scalar (bool[]), but it returned "
                         f"{type_str(c_tree, c_avals)}.")
-    body_closed, b_tree, b_avals = _trace(body_fun, tree, avals, "while_loop")
+    body_closed, b_tree, b_avals = _trace(body_fun, tree, avals, "while_loop", weak=avals)
     if b_tree != tree or b_avals != avals:
         raise TypeError(
             f"lax.while_loop: body_fun ({_fun_name(body_fun)}) must return a value of the "
@@ -309,7 +323,7 @@ def scan(f: Callable, init, xs=None, length: int | None = None, reverse: bool = 
         new_c, c_t = tree_flatten(out[0])
         ys, store["y_tree"] = tree_flatten(out[1])
         store["c_tree"] = c_t
-        return [_as_leaf(x) for x in new_c] + [_as_leaf(y) for y in ys]
+        return _weak_leaves(new_c, c_avals) + [_as_leaf(y) for y in ys]
 
     closed = trace_to_jaxpr(flat, c_avals + slice_avals, "scan")
     out_c_avals = closed.out_avals[:store["c_tree"].num_leaves]

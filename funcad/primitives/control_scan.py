@@ -23,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from funcad.core import Primitive, bind_with, get_aval
-from funcad.interpreters.batching import moveaxis, needs_axis_size
+from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
 from funcad.interpreters.jvp import Zero, add_tangents
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
-from funcad.ir import ClosedJaxpr, Jaxpr, Lit, Var
+from funcad.ir import ClosedJaxpr, Jaxpr, Lit
 from funcad.primitives.control_jaxpr import (batch_jaxpr, deps, fixpoint, jvp_jaxpr,
                                              materialize, pe_jaxpr, run, split,
                                              trace_hoisted, zeros)
@@ -108,7 +108,6 @@ def _scan_batch(vals, dims, *, jaxpr, num_consts, num_carry, length, reverse, ax
     carry_b = fixpoint(i_b, lambda cb: batch_jaxpr(jaxpr, axis_size, c_b + cb + x_b,
                                                    cb + [False] * ny)[2][:num_carry])
     body, k, out_b = batch_jaxpr(jaxpr, axis_size, c_b + carry_b + x_b, carry_b + [False] * ny)
-    from funcad.interpreters.batching import bdim_to_front
     init = [bdim_to_front(x, None, axis_size) if cb and not ib else x
             for x, ib, cb in zip(init, i_b, carry_b)]
     outs = scan_p.bind(*k, *consts, *init, *xs, jaxpr=body, num_consts=len(k) + len(consts),

@@ -22,6 +22,8 @@ symmetric positive definite, ... as the primitive needs) combined with each ``te
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from funcad import lax
@@ -70,9 +72,9 @@ def _dot_impl(x, y, *, dimension_numbers, preferred_element_type=None):
     lf, rf = _free(x.ndim, lc, lb), _free(y.ndim, rc, rb)
     bshape = [x.shape[i] for i in lb]
     lfs, rfs = [x.shape[i] for i in lf], [y.shape[i] for i in rf]
-    nb, nc = int(np.prod(bshape)), int(np.prod([x.shape[i] for i in lc]))
-    xm = np.transpose(x, list(lb) + lf + list(lc)).reshape(nb, int(np.prod(lfs)), nc)
-    ym = np.transpose(y, list(rb) + list(rc) + rf).reshape(nb, nc, int(np.prod(rfs)))
+    nb, nc = math.prod(bshape), math.prod([x.shape[i] for i in lc])
+    xm = np.transpose(x, list(lb) + lf + list(lc)).reshape(nb, math.prod(lfs), nc)
+    ym = np.transpose(y, list(rb) + list(rc) + rf).reshape(nb, nc, math.prod(rfs))
     if nb == 1:
         # np.dot copies strided operands into BLAS-friendly layout; matmul may not
         out = np.dot(xm[0], ym[0]).reshape(bshape + lfs + rfs)

@@ -7,6 +7,8 @@ the other elements (exclusive prefix and suffix products).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from funcad import lax
@@ -151,7 +153,7 @@ def _reduce_prod_jvp(primals, tangents, *, axes):
     kept = _kept_dims(a.ndim, axes)
     perm = kept + tuple(axes)
     kept_shape = tuple(a.shape[i] for i in kept)
-    n = int(np.prod([a.shape[i] for i in axes]))
+    n = math.prod([a.shape[i] for i in axes])
     flat = reshape(transpose(x, perm), kept_shape + (n,))
     tflat = reshape(transpose(t, perm), kept_shape + (n,))
     nd = len(kept_shape) + 1

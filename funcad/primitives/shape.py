@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import operator
 
+import math
+
 import numpy as np
 
 from funcad import lax
@@ -147,7 +149,7 @@ def full(shape, fill_value, dtype=None):
 # reshape
 
 def _reshape_abstract(x, *, new_sizes):
-    if int(np.prod(new_sizes, dtype=np.int64)) != x.size:
+    if math.prod(new_sizes) != x.size:
         raise TypeError(f"lax.reshape: cannot reshape an array of shape {x.shape} "
                         f"({x.size} elements) into shape {new_sizes}")
     return ShapedArray(new_sizes, x.dtype)
