@@ -180,6 +180,10 @@ class Primitive:
     lower           Code-generator rule (see funcad/codegen/lower.py).
     domain          Per-argument input ranges for the generated tests, e.g. ``((0.1, 10),)``.
     test_dtypes     Dtypes the generic tests draw inputs with.
+    test_params     Tuple of param dicts the generic tests run the primitive with.
+    test_args       ``test_args(rng[, dtype[, params]]) -> list of arguments`` for
+                    primitives with special inputs (indices, SPD matrices, ...); the shapes
+                    it returns must not depend on ``rng``.
     xfail           ``{check_name: reason}`` for known gaps; tests mark them visibly.
     """
 
@@ -316,6 +320,12 @@ def _fnp():
     return fnp
 
 
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"{name}: traced values are immutable; the out= argument is not "
+                        f"supported")
+
+
 class Tracer:
     """A value owned by an interpreter. Subclasses define ``aval``.
 
@@ -324,7 +334,17 @@ class Tracer:
     """
     __slots__ = ("_interp",)
     __array_priority__ = 1000
-    __array_ufunc__ = None  # make `ndarray + tracer` defer to Tracer.__radd__
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy ufuncs on tracers (``np.sin(t)``, ``ndarray + t``) run funcad.numpy's
+        function of the same name."""
+        fn = getattr(_fnp(), ufunc.__name__, None)
+        if method != "__call__" or kwargs or fn is None:
+            raise TracerArrayConversionError(
+                f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} cannot "
+                f"take a traced value (under `{self._interp.name}`) with these arguments. Use "
+                f"funcad.numpy (import funcad.numpy as fnp) inside transformed functions.")
+        return fn(*inputs)
 
     @property
     def aval(self) -> ShapedArray:
@@ -435,40 +455,52 @@ class Tracer:
             axes = tuple(axes[0])
         return _fnp().transpose(self, axes or None)
 
-    def sum(self, axis=None, dtype=None, keepdims=False):
+    def sum(self, axis=None, dtype=None, keepdims=False, out=None):
+        _no_out(out, "sum")
         return _fnp().sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
-    def prod(self, axis=None, dtype=None, keepdims=False):
+    def prod(self, axis=None, dtype=None, keepdims=False, out=None):
+        _no_out(out, "prod")
         return _fnp().prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
-    def mean(self, axis=None, dtype=None, keepdims=False):
+    def mean(self, axis=None, dtype=None, keepdims=False, out=None):
+        _no_out(out, "mean")
         return _fnp().mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
-    def var(self, axis=None, ddof=0, keepdims=False):
+    def var(self, axis=None, ddof=0, keepdims=False, out=None):
+        _no_out(out, "var")
         return _fnp().var(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
-    def std(self, axis=None, ddof=0, keepdims=False):
+    def std(self, axis=None, ddof=0, keepdims=False, out=None):
+        _no_out(out, "std")
         return _fnp().std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
-    def max(self, axis=None, keepdims=False):
+    def max(self, axis=None, keepdims=False, out=None):
+        _no_out(out, "max")
         return _fnp().max(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims=False):
+    def min(self, axis=None, keepdims=False, out=None):
+        _no_out(out, "min")
         return _fnp().min(self, axis=axis, keepdims=keepdims)
 
-    def argmax(self, axis=None, keepdims=False):
+    def argmax(self, axis=None, keepdims=False, out=None):
+        _no_out(out, "argmax")
         return _fnp().argmax(self, axis=axis, keepdims=keepdims)
 
-    def argmin(self, axis=None, keepdims=False):
+    def argmin(self, axis=None, keepdims=False, out=None):
+        _no_out(out, "argmin")
         return _fnp().argmin(self, axis=axis, keepdims=keepdims)
 
-    def cumsum(self, axis=None):
+    def cumsum(self, axis=None, out=None):
+        _no_out(out, "cumsum")
         return _fnp().cumsum(self, axis=axis)
 
-    def all(self, axis=None, keepdims=False):
+    def all(self, axis=None, keepdims=False, out=None):
+        _no_out(out, "all")
         return _fnp().all(self, axis=axis, keepdims=keepdims)
 
-    def any(self, axis=None, keepdims=False):
+    def any(self, axis=None, keepdims=False, out=None):
+        _no_out(out, "any")
         return _fnp().any(self, axis=axis, keepdims=keepdims)
 
     def astype(self, dtype):

@@ -378,6 +378,19 @@ def test_grad_of_vmap():
     testing.check_grads(lambda x: funcad.vmap(lambda r: f_scan(r, 0.6))(x), (XB,), order=1)
 
 
+def test_compositions_stage_typecheck_and_agree():
+    """make_jaxpr of composed transformations gives well-typed jaxprs that evaluate to the
+    eager results (every rule also works on abstract values)."""
+    testing.check_staged(funcad.vmap(funcad.grad(f_fori_traced), in_axes=(None, 0)),
+                         (0.8, np.array([0, 3, 1, 5])))
+    testing.check_staged(funcad.hessian(f_while), (2.0,))
+    testing.check_staged(funcad.vmap(funcad.hessian(f_while)), (np.array([1.2, 2.0]),))
+    testing.check_staged(funcad.grad(lambda x: fnp.sum(funcad.vmap(f_cond_sum)(x, x))), (XB,))
+    testing.check_staged(funcad.grad(funcad.grad(lambda w: f_scan(X5, w))), (0.7,))
+    y, f_jvp = funcad.linearize(f_while, 2.0)
+    _close(f_jvp(1.0), funcad.jvp(f_while, (2.0,), (1.0,))[1])
+
+
 # ---------------------------------------------------------------------------------------------
 # Closures over outer values, under every transformation
 

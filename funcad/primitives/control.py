@@ -156,8 +156,18 @@ def switch(index, branches: Sequence[Callable], *operands):
     Parameters
     ----------
     index : integer scalar
-    branches : sequence of callables, all returning values of one type
-    *operands : pytrees passed to the chosen branch
+        Which branch runs (under ``vmap`` with a batched index every branch runs and each
+        lane selects its result).
+    branches : sequence of callables
+        They must all return values of one type (pytree structure, shapes and dtypes).
+    *operands : pytrees
+        Passed to the chosen branch.
+
+    Examples
+    --------
+    >>> from funcad import lax
+    >>> float(lax.switch(1, [lambda x: x + 1.0, lambda x: x * 10.0], 2.0))
+    20.0
     """
     if callable(branches) or not isinstance(branches, Sequence) or not branches or \
             not all(callable(b) for b in branches):
@@ -185,9 +195,31 @@ def switch(index, branches: Sequence[Callable], *operands):
 def while_loop(cond_fun: Callable, body_fun: Callable, init_val):
     """``val = init_val; while cond_fun(val): val = body_fun(val)``, as one primitive.
 
-    ``body_fun`` must return a value of ``init_val``'s type. Reverse-mode derivatives work
-    (unlike in JAX): they record the carry of each iteration, so their memory grows with the
-    trip count (see funcad/primitives/control_while.py).
+    Parameters
+    ----------
+    cond_fun : callable
+        ``cond_fun(val)`` returns a boolean scalar.
+    body_fun : callable
+        ``body_fun(val)`` returns the next value, of ``init_val``'s type (pytree structure,
+        shapes and dtypes; Python scalars take the carry's dtype).
+    init_val : pytree
+        The initial loop carry.
+
+    Notes
+    -----
+    Every transformation applies. Reverse mode (``grad``, ``vjp``), which JAX does not offer
+    for while loops, runs the loop forward once more while recording the primal carry of each
+    iteration, then runs the transposed body backwards over the record: memory is
+    ``trip_count * sizeof(carry)``, time about three forward passes plus one backward pass.
+    Forward-over-reverse (``hessian``, ``jacfwd(grad(f))``) works; reverse-over-reverse
+    (``grad(grad(f))``) raises NotImplementedError. See funcad/primitives/control_while.py.
+
+    Examples
+    --------
+    >>> from funcad import lax
+    >>> n, x = lax.while_loop(lambda c: c[1] < 100.0, lambda c: (c[0] + 1, c[1] * 3.0), (0, 1.0))
+    >>> int(n), float(x)
+    (5, 243.0)
     """
     leaves, tree, avals = _flatten_args(init_val)
     cond_closed, c_tree, c_avals = _trace(cond_fun, tree, avals, "while_loop")
@@ -231,8 +263,22 @@ def fori_loop(lower, upper, body_fun: Callable, init_val):
     """``val = init_val; for i in range(lower, upper): val = body_fun(i, val)``.
 
     With concrete bounds (Python or NumPy integers) this is a ``scan`` of length
-    ``upper - lower``; with traced bounds it is a ``while_loop``. Both support every
-    transformation, reverse mode included.
+    ``upper - lower``; with traced bounds (under ``jit``/``make_jaxpr``, or batched by
+    ``vmap``) it is a ``while_loop``. Both support every transformation, reverse mode
+    included (see :func:`while_loop` for its memory cost with traced bounds).
+
+    Parameters
+    ----------
+    lower, upper : integer scalars
+    body_fun : callable
+        ``body_fun(i, val)`` returns the next value, of ``init_val``'s type.
+    init_val : pytree
+
+    Examples
+    --------
+    >>> from funcad import lax
+    >>> float(lax.fori_loop(0, 4, lambda i, x: x + i, 0.0))
+    6.0
     """
     dt = _bound_dtype(lower, upper)
     if not isinstance(lower, Tracer) and not isinstance(upper, Tracer):
@@ -341,61 +387,15 @@ def scan(f: Callable, init, xs=None, length: int | None = None, reverse: bool = 
 
 
 def map(f: Callable, xs):  # noqa: A001 - JAX's name
-    """``stack([f(x) for x in xs])`` over the leading axis of the pytree ``xs``, as a scan."""
+    """``stack([f(x) for x in xs])`` over the leading axis of the pytree ``xs``, as a scan.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from funcad import lax
+    >>> lax.map(lambda x: x * x, np.arange(4.0))
+    array([0., 1., 4., 9.])
+    """
     _, ys = scan(lambda _, x: (None, f(x)), None, xs)
     return ys
 
-
-# ---------------------------------------------------------------------------------------------
-# Inputs for the generic primitive suite (tests/test_primitives.py). This module is imported
-# while funcad.lax is still being built, so the example bodies use the elementwise module.
-
-def _example(fun, avals):
-    from funcad.core import ShapedArray
-    closed, consts = hoist(trace_to_jaxpr(fun, [ShapedArray(*a) for a in avals], "example"))
-    assert not consts
-    return closed
-
-
-def _declare_examples():
-    from funcad.primitives import elementwise as ew
-    f64, i64, v3 = np.float64, np.int64, ((3,), np.float64)
-
-    def vec(rng, *shape):
-        return rng.uniform(-1.0, 1.0, shape)
-
-    cond_p.test_params = ({"branches": (
-        _example(lambda x, y: [ew.mul(x, y), ew.add(ew.sin(x), y)], [v3, v3]),
-        _example(lambda x, y: [ew.mul(ew.cos(x), y), ew.mul(x, x)], [v3, v3]))},)
-    cond_p.test_args = lambda rng: [np.asarray(rng.integers(-1, 3), i64), vec(rng, 3),
-                                    vec(rng, 3)]
-
-    scan_body = _example(lambda w, c, x: [ew.add(ew.mul(ew.sin(c), w), x), ew.mul(c, x)],
-                         [v3, v3, v3])
-    scan_p.test_params = tuple({"jaxpr": scan_body, "num_consts": 1, "num_carry": 1,
-                                "length": 4, "reverse": r} for r in (False, True))
-    scan_p.test_args = lambda rng: [vec(rng, 3), vec(rng, 3), vec(rng, 4, 3)]
-
-    count = _example(lambda n, i, v: [ew.lt(i, n)], [((), i64), ((), i64), v3])
-    step = _example(lambda w, i, v: [ew.add(i, 1), ew.add(ew.mul(ew.sin(v), w), v)],
-                    [v3, ((), i64), v3])
-    while_p.test_params = ({"cond_jaxpr": count, "body_jaxpr": step, "cond_nconsts": 1,
-                            "body_nconsts": 1},)
-    while_p.test_args = lambda rng: [np.asarray(rng.integers(1, 4), i64), vec(rng, 3),
-                                     np.asarray(rng.integers(0, 2), i64), vec(rng, 3)]
-    while_p.xfail = {"order2": "reverse-over-reverse through while loops is not implemented"}
-
-    back = _example(lambda w, i, v, b: [ew.mul(ew.mul(b, ew.cos(v)), w)],
-                    [v3, ((), i64), v3, v3])
-    while_transpose_p.test_params = ({"cond_jaxpr": count, "fwd_jaxpr": step,
-                                      "bwd_jaxpr": back, "cond_nconsts": 1, "fwd_nconsts": 1,
-                                      "bwd_nconsts": 1},)
-    while_transpose_p.test_args = lambda rng: [
-        np.asarray(rng.integers(1, 4), i64), vec(rng, 3), vec(rng, 3),
-        np.asarray(rng.integers(0, 2), i64), vec(rng, 3), vec(rng, 3)]
-    reason = "reverse-over-reverse through while loops is not implemented"
-    while_transpose_p.xfail = {"vjp": reason, "order2": reason}
-    del f64
-
-
-_declare_examples()

@@ -25,9 +25,10 @@ from funcad.core import Primitive, bind_with, get_aval
 from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
 from funcad.interpreters.jvp import Zero
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
-from funcad.primitives.control_jaxpr import (batch_jaxpr, insert_invars, join_consts,
-                                             jvp_jaxpr, materialize, pe_jaxpr, run,
-                                             trace_hoisted, zeros)
+from funcad.primitives import elementwise as ew
+from funcad.primitives.control_jaxpr import (batch_jaxpr, example_jaxpr, insert_invars,
+                                             join_consts, jvp_jaxpr, materialize, pe_jaxpr,
+                                             run, trace_hoisted, zeros)
 
 
 def _clamp_index(index, n: int) -> int:
@@ -116,8 +117,8 @@ def _cond_partial_eval(pe, args, params):
     known_op_avals = [get_aval(x) for x, u in zip(ops, uk) if not u]
 
     known_parts = []
-    for k, (known, kconsts, _, _, n_res) in enumerate(splits):
-        def known_branch(*a, known=known, nk=len(kconsts), k=k):
+    for k, (known, kconsts, _, _, _) in enumerate(splits):
+        def known_branch(*a, known=known, k=k):
             outs = run(known, *a)
             res = []
             for m, avals in enumerate(res_avals):
@@ -171,6 +172,18 @@ def _cond_transpose(cts, index, *ops, branches):
     return [None] + [next(it) if li else None for li in lin]
 
 
+_V3 = ((3,), np.float64)
+_COND_EXAMPLE = ({"branches": (
+    example_jaxpr(lambda x, y: [ew.mul(x, y), ew.add(ew.sin(x), y)], [_V3, _V3]),
+    example_jaxpr(lambda x, y: [ew.mul(ew.cos(x), y), ew.mul(x, x)], [_V3, _V3]))},)
+
+
+def _cond_test_args(rng):
+    return [np.asarray(rng.integers(-1, 3), np.int64), rng.uniform(-1, 1, 3),
+            rng.uniform(-1, 1, 3)]
+
+
 cond_p = Primitive("cond", impl=_cond_impl, abstract_eval=_cond_abstract, jvp=_cond_jvp,
                    batch=_cond_batch, partial_eval=_cond_partial_eval,
-                   transpose=_cond_transpose, multiple_results=True, higher_order=True)
+                   transpose=_cond_transpose, multiple_results=True, higher_order=True,
+                   test_params=_COND_EXAMPLE, test_args=_cond_test_args)

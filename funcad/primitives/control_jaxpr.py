@@ -46,6 +46,16 @@ def trace_hoisted(fun: Callable, avals: Sequence[ShapedArray], name: str = "cont
     return hoist(trace_to_jaxpr(fun, list(avals), name))
 
 
+def example_jaxpr(fun: Callable, avals: Sequence[tuple]) -> ClosedJaxpr:
+    """A const-free jaxpr of ``fun`` over ``(shape, dtype)`` pairs: the bodies in the
+    ``test_params`` the control-flow primitives declare for tests/test_primitives.py. (These
+    are built while funcad.lax is still being imported, so ``fun`` uses the primitive modules
+    directly.)"""
+    closed, consts = trace_hoisted(fun, [ShapedArray(*a) for a in avals], "example")
+    assert not consts
+    return closed
+
+
 def run(closed: ClosedJaxpr, *args) -> list:
     """Evaluate a body on the current interpreter."""
     return eval_jaxpr(closed.jaxpr, closed.consts, args)

@@ -30,13 +30,17 @@ in both sweeps), so forward-over-reverse (``hessian``, ``jacfwd(grad(f))``) and
 """
 from __future__ import annotations
 
+import numpy as np
+
 from funcad.core import Primitive, bind_with, get_aval
 from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
 from funcad.interpreters.jvp import Zero, add_tangents
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
-from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, fixpoint, insert_invars,
-                                             jvp_jaxpr, materialize, pe_jaxpr, restrict, run,
-                                             select_tree, split, trace_hoisted, zeros)
+from funcad.primitives import elementwise as ew
+from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, example_jaxpr, fixpoint,
+                                             insert_invars, jvp_jaxpr, materialize, pe_jaxpr,
+                                             restrict, run, select_tree, split, trace_hoisted,
+                                             zeros)
 
 
 def _check_cond_jaxpr(who, cond_jaxpr):
@@ -252,9 +256,25 @@ def _while_transpose(cts, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncon
     return res
 
 
+_V3, _I = ((3,), np.float64), ((), np.int64)
+_COUNT = example_jaxpr(lambda n, i, v: [ew.lt(i, n)], [_I, _I, _V3])
+_STEP = example_jaxpr(lambda w, i, v: [ew.add(i, 1), ew.add(ew.mul(ew.sin(v), w), v)],
+                      [_V3, _I, _V3])
+_NO_REV_REV = "reverse-over-reverse through while loops is not implemented"
+
+
+def _while_test_args(rng):
+    """(bound, w, i0, v0): the trip count varies with the draw (a batched predicate)."""
+    return [np.asarray(rng.integers(1, 4), np.int64), rng.uniform(-1, 1, 3),
+            np.asarray(rng.integers(0, 2), np.int64), rng.uniform(-1, 1, 3)]
+
+
 while_p = Primitive("while", impl=_while_impl, abstract_eval=_while_abstract, jvp=_while_jvp,
                     batch=_while_batch, partial_eval=_while_partial_eval,
-                    transpose=_while_transpose, multiple_results=True, higher_order=True)
+                    transpose=_while_transpose, multiple_results=True, higher_order=True,
+                    test_params=({"cond_jaxpr": _COUNT, "body_jaxpr": _STEP,
+                                  "cond_nconsts": 1, "body_nconsts": 1},),
+                    test_args=_while_test_args, xfail={"order2": _NO_REV_REV})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +389,18 @@ def _wt_partial_eval(pe, args, params):
         "or give fori_loop concrete bounds, which makes it a scan.")
 
 
-while_transpose_p = Primitive("while_transpose", impl=_wt_impl, abstract_eval=_wt_abstract,
-                              jvp=_wt_jvp, batch=_wt_batch, partial_eval=_wt_partial_eval,
-                              multiple_results=True, higher_order=True)
+_BACK = example_jaxpr(lambda w, i, v, b: [ew.mul(ew.mul(b, ew.cos(v)), w)],
+                      [_V3, _I, _V3, _V3])
+
+
+def _wt_test_args(rng):
+    n, w, i0, v0 = _while_test_args(rng)
+    return [n, w, rng.uniform(-1, 1, 3), i0, v0, rng.uniform(-1, 1, 3)]
+
+
+while_transpose_p = Primitive(
+    "while_transpose", impl=_wt_impl, abstract_eval=_wt_abstract, jvp=_wt_jvp, batch=_wt_batch,
+    partial_eval=_wt_partial_eval, multiple_results=True, higher_order=True,
+    test_params=({"cond_jaxpr": _COUNT, "fwd_jaxpr": _STEP, "bwd_jaxpr": _BACK,
+                  "cond_nconsts": 1, "fwd_nconsts": 1, "bwd_nconsts": 1},),
+    test_args=_wt_test_args, xfail={"vjp": _NO_REV_REV, "order2": _NO_REV_REV})
