@@ -229,8 +229,8 @@ X5 = np.linspace(0.1, 1.0, 5)
     (f_scan, (X5, 0.7), 2),
     (f_scan_tree, (X5, 0.7), 2),
     (f_fori, (0.4, 0.9), 2),
-    (f_while, (1.5,), 1),
-    (f_while, (2.7,), 1),
+    (f_while, (1.5,), 2),
+    (f_while, (2.7,), 2),
     (lambda x: f_fori_traced(x, 5), (0.8,), 2),
     (lambda x: lax.map(lambda v: fnp.sin(v) * v, x), (X5,), 2),
 ])
@@ -305,9 +305,17 @@ def test_vjp_dot_product_identity_traced_bounds():
         _close(jt_ct, funcad.vjp(lambda v: f_fori_python(v, n), x)[1](ct)[0])
 
 
-def test_grad_of_grad_while_is_a_clear_error():
-    with pytest.raises(NotImplementedError, match="hessian"):
-        funcad.grad(funcad.grad(f_while))(2.0)
+def test_grad_of_grad_while():
+    # a top-level loop outside jit: the trip count is concrete, the loop becomes a scan
+    for x in [1.2, 2.0, 2.5, 3.5]:
+        _close(funcad.grad(funcad.grad(f_while))(x),
+               funcad.grad(funcad.grad(f_while_unrolled))(x))
+    testing.check_grads(f_while, (1.5,), order=2)
+    # an abstract trip count (staged, or nested in a scan body): forward-over-reverse only
+    with pytest.raises(NotImplementedError, match="while_transpose.*hessian"):
+        funcad.make_jaxpr(funcad.grad(funcad.grad(f_while)))(2.0)
+    with pytest.raises(NotImplementedError, match="while_transpose.*hessian"):
+        funcad.grad(funcad.grad(f_nested))(0.5)
 
 
 def test_second_order_scan_and_cond():
@@ -564,9 +572,12 @@ def test_error_scan_xs_lengths():
         lax.scan(lambda c, x: (c, x), 0.0, 1.0)
 
 
-def test_error_fori_bounds_and_pred():
+def test_error_fori_bounds_carry_and_pred():
     with pytest.raises(TypeError, match=r"lower: f64\[\] and upper: i64\[\]"):
         lax.fori_loop(0.0, 3, lambda i, x: x, 1.0)
+    with pytest.raises(TypeError, match=r"fori_loop: body_fun .* init_val has type f64\[2\] "
+                                        r"and body_fun returned f32\[2\]"):
+        lax.fori_loop(0, 3, lambda i, x: x.astype(np.float32), np.ones(2))
     with pytest.raises(TypeError, match=r"pred must be a scalar, got f64\[3\]"):
         lax.cond(np.ones(3), lambda: 1.0, lambda: 2.0)
 

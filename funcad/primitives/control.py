@@ -18,8 +18,8 @@ transformation. Type errors (branches returning different types, a carry that ch
 xs of different lengths) are raised here, at trace time, naming both types.
 
 Every transformation works on every primitive: jvp, vmap, and reverse mode -- including
-through ``while_loop`` and ``fori_loop`` with traced bounds, which record the primal carry of
-each iteration (memory: trip count x carry size; see control_while.py).
+through ``while_loop`` and ``fori_loop`` with traced bounds, which record what each iteration's
+backward step needs (memory grows with the trip count; see control_while.py).
 """
 from __future__ import annotations
 
@@ -208,11 +208,14 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val):
     Notes
     -----
     Every transformation applies. Reverse mode (``grad``, ``vjp``), which JAX does not offer
-    for while loops, runs the loop forward once more while recording the primal carry of each
-    iteration, then runs the transposed body backwards over the record: memory is
-    ``trip_count * sizeof(carry)``, time about three forward passes plus one backward pass.
-    Forward-over-reverse (``hessian``, ``jacfwd(grad(f))``) works; reverse-over-reverse
-    (``grad(grad(f))``) raises NotImplementedError. See funcad/primitives/control_while.py.
+    for while loops, first runs the loop to count its iterations, then runs it forward again
+    recording what the backward pass needs, then runs the transposed body backwards. With a
+    concrete count (``grad`` outside ``jit``) the record is the stacked residuals of a scan
+    (memory ``trip_count * sizeof(residuals)``) and every higher derivative works, including
+    ``grad(grad(f))``. Under ``jit``/``make_jaxpr`` or inside another loop's body the count is
+    abstract; the record is then the primal carry of each iteration (memory ``trip_count *
+    sizeof(carry)``), forward-over-reverse (``hessian``) works and reverse-over-reverse raises
+    NotImplementedError. See funcad/primitives/control_while.py.
 
     Examples
     --------
@@ -281,6 +284,16 @@ def fori_loop(lower, upper, body_fun: Callable, init_val):
     6.0
     """
     dt = _bound_dtype(lower, upper)
+    _, tree, avals = _flatten_args(init_val)
+    _, ia_tree, ia_avals = _flatten_args((np.asarray(0, dt), init_val))
+    _, b_tree, b_avals = _trace(lambda a: body_fun(*a), ia_tree, ia_avals, "fori_loop",
+                                weak=avals)
+    if b_tree != tree or b_avals != avals:
+        raise TypeError(
+            f"lax.fori_loop: body_fun ({_fun_name(body_fun)}) must return a value of the same "
+            f"type as init_val (the loop carry), but init_val has type {type_str(tree, avals)} "
+            f"and body_fun returned {type_str(b_tree, b_avals)}. Give init_val the carry's "
+            f"final dtype and shape (e.g. 0.0 rather than 0).")
     if not isinstance(lower, Tracer) and not isinstance(upper, Tracer):
         lo, hi = operator.index(lower), operator.index(upper)
 

@@ -8,31 +8,37 @@ Reverse mode, which JAX does not offer for while loops, works like this:
 
 1. jvp turns the loop into one over (carry, carry tangent).
 2. Partial evaluation (linearize) runs the primal part now, as a while over the known carries
-   only, and stages the *whole* jvp loop as the linear part: the primal carries inside it are
-   recomputed from their (known) initial values, so nothing per-iteration is stored yet.
-3. Transposition of that loop binds ``while_transpose_p``: it runs the non-linear carries
-   forward again, recording each iteration's state (this is where the trip count is found),
-   then runs the transposed body backwards over the recorded states.
-
-Cost: reverse mode evaluates the primal body twice (once for the primal output, once while
-recording) and the transposed body once per iteration. Memory: one copy of the non-linear
-(primal) carry per iteration, held in a Python list inside ``while_transpose_p``'s impl --
-``trip_count * sizeof(carry)``; nothing else is stored. Because the recording lives inside
-one primitive, every static shape in the IR stays static, so this works under ``jit`` and
-``make_jaxpr`` too, with a trip count only known at run time.
+   only, and counts its iterations.
+3. If the count is concrete -- a top-level loop under ``grad``/``vjp`` without ``jit`` --
+   the loop *is* a scan of that length: scan's partial evaluation re-runs the primal body,
+   stacking the residuals of each iteration, and stages a linear scan; transposing it is a
+   reverse scan. Scans are closed under every transformation, so ``grad(grad(f))`` works.
+   Cost: two primal passes and one backward pass; memory ``trip_count * sizeof(residuals)``.
+4. Otherwise (under ``jit``/``make_jaxpr``, inside a scan or cond body, or with a count that
+   differs across ``vmap`` lanes) the count is abstract, so no static shape can hold the
+   per-iteration values. The *whole* jvp loop is staged as the linear part (the primal carries
+   inside it are recomputed from their known initial values) and its transposition binds
+   ``while_transpose_p``: it runs the primal carries forward again, recording each
+   iteration's state in a Python list (the trip count is found here), then runs the
+   transposed body backwards over the record, recomputing each step's residuals from its
+   state. Cost: three primal passes and one backward pass; memory ``trip_count *
+   sizeof(primal carry)``. The recording lives inside one primitive, so every shape in the IR
+   stays static and this works with a trip count known only at run time.
 
 ``while_transpose_p`` has operands ``(*cond_consts, *fwd_consts, *bwd_consts, *init_s,
 *init_b)``: with ``s_0 = init_s``, ``s_{k+1} = fwd(s_k)`` while ``cond(s_k)`` (``n``
 iterations), then ``b = init_b`` and ``b = bwd(s_k, b)`` for ``k = n-1, ..., 0``; it returns
 ``b``. It is closed under jvp and vmap (the jvp records (s, s_dot); vmap masks finished lanes
 in both sweeps), so forward-over-reverse (``hessian``, ``jacfwd(grad(f))``) and
-``vmap(grad(f))`` work. Reverse-over-reverse through a while loop is not implemented.
+``vmap(grad(f))`` work on this path too; reverse mode *of* ``while_transpose_p``
+(reverse-over-reverse on the staged path) is not implemented.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from funcad.core import Primitive, bind_with, get_aval
+from funcad import lax
+from funcad.core import Primitive, ShapedArray, Tracer, bind_with, get_aval
 from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
 from funcad.interpreters.jvp import Zero, add_tangents
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
@@ -41,6 +47,7 @@ from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, example_jaxp
                                              insert_invars, jvp_jaxpr, materialize, pe_jaxpr,
                                              restrict, run, select_tree, split, trace_hoisted,
                                              zeros)
+from funcad.primitives.control_scan import scan_p
 
 
 def _check_cond_jaxpr(who, cond_jaxpr):
@@ -153,8 +160,6 @@ def _while_batch(vals, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncons
     return outs, [0] * n
 
 
-
-
 def _split_loop(cond_jaxpr, body_jaxpr, nc, consts_flags, carry_flags):
     """Split a loop into its known and unknown parts, ``flags`` marking unknown (or linear)
     inputs. Partial evaluation, not a plain dependence analysis, decides: a nested loop or
@@ -175,9 +180,18 @@ def _split_loop(cond_jaxpr, body_jaxpr, nc, consts_flags, carry_flags):
     return (carry_uk, pred_uk, (known_cond, ckc), (known, kconsts), unknown, n_res)
 
 
+def _concrete_int(x):
+    """The value of an integer scalar if it is known now (not abstract), else None."""
+    v = x.concrete_value() if isinstance(x, Tracer) else x
+    return None if v is None else int(v)
+
+
 def _while_partial_eval(pe, args, params):
-    """Run the known carries now (a while over them alone); stage the whole loop for the
-    unknown carries, recomputing the known ones inside it."""
+    """Run the known carries now, counting the iterations. With a concrete count the loop is
+    a scan of that length, partially evaluated as scans are (residuals stacked per
+    iteration). Otherwise (under jit/make_jaxpr, or a count that differs across vmap lanes)
+    stage the whole loop for the unknown carries, recomputing the known ones inside it; its
+    transpose is while_transpose_p."""
     cond_jaxpr, body_jaxpr = params["cond_jaxpr"], params["body_jaxpr"]
     nc, nb = params["cond_nconsts"], params["body_nconsts"]
     n = len(args) - nc - nb
@@ -192,12 +206,23 @@ def _while_partial_eval(pe, args, params):
     n_known = carry_uk.count(False)
     body = restrict(known, [True] * len(known.in_avals), [True] * n_known + [False] * n_res)
     known_bc = list(kconsts) + [x for x, u in zip(bc, bc_uk) if not u]
-    known_outs = bind_with(pe.prev, while_p, *ckc, *cc, *known_bc,
-                           *[x for x, u in zip(init, carry_uk) if not u], cond_jaxpr=cond,
-                           body_jaxpr=body, cond_nconsts=len(ckc) + nc,
-                           body_nconsts=len(known_bc))
+    known_init = [x for x, u in zip(init, carry_uk) if not u]
     if not any(carry_uk):
-        return known_outs
+        return bind_with(pe.prev, while_p, *ckc, *cc, *known_bc, *known_init, cond_jaxpr=cond,
+                         body_jaxpr=body, cond_nconsts=len(ckc) + nc,
+                         body_nconsts=len(known_bc))
+    i64 = ShapedArray((), np.int64)
+    counted, k = trace_hoisted(lambda *a: run(body, *a[:-1]) + [lax.add(a[-1], np.int64(1))],
+                               body.in_avals + [i64], "partial_eval")
+    outs = bind_with(pe.prev, while_p, *ckc, *cc, *k, *known_bc, *known_init, np.int64(0),
+                     cond_jaxpr=insert_invars(cond, len(cond.in_avals), [i64]),
+                     body_jaxpr=counted, cond_nconsts=len(ckc) + nc,
+                     body_nconsts=len(k) + len(known_bc))
+    known_outs, trips = outs[:-1], _concrete_int(outs[-1])
+    if trips is not None:
+        return scan_p.partial_eval(pe, list(bc) + list(init), {
+            "jaxpr": body_jaxpr, "num_consts": nb, "num_carry": n, "length": trips,
+            "reverse": False})
     staged = pe.stage(while_p, args, params)
     k_it = iter(known_outs)
     return [s if u else next(k_it) for s, u in zip(staged, carry_uk)]
@@ -260,7 +285,7 @@ _V3, _I = ((3,), np.float64), ((), np.int64)
 _COUNT = example_jaxpr(lambda n, i, v: [ew.lt(i, n)], [_I, _I, _V3])
 _STEP = example_jaxpr(lambda w, i, v: [ew.add(i, 1), ew.add(ew.mul(ew.sin(v), w), v)],
                       [_V3, _I, _V3])
-_NO_REV_REV = "reverse-over-reverse through while loops is not implemented"
+_NO_REV_REV = "reverse mode of while_transpose (reverse-over-reverse of a staged while loop)"
 
 
 def _while_test_args(rng):
@@ -274,7 +299,7 @@ while_p = Primitive("while", impl=_while_impl, abstract_eval=_while_abstract, jv
                     transpose=_while_transpose, multiple_results=True, higher_order=True,
                     test_params=({"cond_jaxpr": _COUNT, "body_jaxpr": _STEP,
                                   "cond_nconsts": 1, "body_nconsts": 1},),
-                    test_args=_while_test_args, xfail={"order2": _NO_REV_REV})
+                    test_args=_while_test_args)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,10 +408,12 @@ def _wt_batch(vals, dims, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, cond_nconsts, fwd
 
 def _wt_partial_eval(pe, args, params):
     raise NotImplementedError(
-        "Reverse-mode differentiation of the reverse-mode derivative of a while_loop (or of "
-        "a fori_loop with traced bounds), e.g. grad(grad(f)), is not implemented. Use "
-        "forward-over-reverse instead: funcad.hessian(f) or funcad.jacfwd(funcad.grad(f)); "
-        "or give fori_loop concrete bounds, which makes it a scan.")
+        "Reverse-mode differentiation of the reverse-mode derivative of a while_loop whose "
+        "trip count is not known while differentiating (under jit/make_jaxpr, inside a scan "
+        "or cond body, or a fori_loop with traced bounds), e.g. grad(grad(f)), is not "
+        "implemented (primitive while_transpose). Use forward-over-reverse instead: "
+        "funcad.hessian(f) or funcad.jacfwd(funcad.grad(f)); or call grad(grad(f)) on a "
+        "top-level loop outside jit; or give fori_loop concrete bounds, making it a scan.")
 
 
 _BACK = example_jaxpr(lambda w, i, v, b: [ew.mul(ew.mul(b, ew.cos(v)), w)],

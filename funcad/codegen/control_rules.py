@@ -1,0 +1,161 @@
+"""Control flow in generated code: ``cond`` becomes ``if``/``elif``, ``while`` a ``while``
+loop, ``scan`` a ``for`` loop, each with its inner jaxprs written in place (by
+:meth:`funcad.codegen.lower.Lowerer.lower_inline`) in the same function.
+
+Loop-carried values are ordinary local variables, reassigned at the end of each iteration;
+inner jaxprs never write to their inputs, so a carried array can be shared without copies.
+The stacked outputs of a scan are allocated once and filled row by row.
+"""
+from __future__ import annotations
+
+from funcad.codegen.array_rules import rule
+
+
+def _passthrough_safe(ctx, exprs, ins):
+    """Outputs of a branch/body that are one of its inputs, as C-contiguous arrays, so every
+    path gives Numba the same array type to unify."""
+    out = []
+    for e, v in exprs:
+        if v.aval.ndim and e in ins:
+            e = f"np.ascontiguousarray({e})"
+        out.append(e)
+    return out
+
+
+@rule("cond")
+def _cond(ctx, eqn):
+    index, *ops = eqn.inputs
+    branches = eqn.params["branches"]
+    outs = eqn.outvars
+    ins = [ctx.name(a) for a in ops]
+    idx = ctx.name(index)
+    n = len(branches)
+    for k, br in enumerate(branches):
+        if n == 1:
+            header = None
+        elif k == 0:
+            header = f"if {idx} <= 0:"
+        elif k < n - 1:
+            header = f"elif {idx} <= {k}:"
+        else:
+            header = "else:"   # the index is clamped, as lax.switch does
+        if header is None:
+            res = ctx.lower_inline(br, ins)
+            for o, r in zip(outs, res):
+                ctx.em.line(f"{ctx.out(o)} = {r}")
+            continue
+        with ctx.em.block(header):
+            res = _passthrough_safe(ctx, zip(ctx.lower_inline(br, ins), outs), ins)
+            for o, r in zip(outs, res):
+                ctx.em.line(f"{ctx.out(o)} = {ctx.cast(r, o.aval.dtype) if not o.aval.ndim else r}")
+
+
+@rule("while")
+def _while(ctx, eqn):
+    p = eqn.params
+    nc, nb = p["cond_nconsts"], p["body_nconsts"]
+    args = [ctx.name(a) for a in eqn.inputs]
+    cc, bc, init = args[:nc], args[nc:nc + nb], args[nc + nb:]
+    carry = [ctx.out(o) for o in eqn.outvars]
+    for c, v, o in zip(carry, init, eqn.outvars):
+        ctx.em.line(f"{c} = {ctx.cast(v, o.aval.dtype) if not o.aval.ndim else v}")
+    with ctx.em.block("while True:"):
+        (pred,) = ctx.lower_inline(p["cond_jaxpr"], cc + carry)
+        ctx.em.line(f"if not {pred}:")
+        with ctx.em.indent():
+            ctx.em.line("break")
+        new = ctx.lower_inline(p["body_jaxpr"], bc + carry)
+        new = _passthrough_safe(ctx, zip(new, eqn.outvars), bc)
+        tmp = [ctx.fresh("new") for _ in new]
+        for t, v in zip(tmp, new):   # all new values first: they may read the old carry
+            ctx.em.line(f"{t} = {v}")
+        for c, t, o in zip(carry, tmp, eqn.outvars):
+            ctx.em.line(f"{c} = {ctx.cast(t, o.aval.dtype) if not o.aval.ndim else t}")
+
+
+@rule("scan")
+def _scan(ctx, eqn):
+    p = eqn.params
+    n_consts, n_carry, length = p["num_consts"], p["num_carry"], p["length"]
+    args = [ctx.name(a) for a in eqn.inputs]
+    consts, init = args[:n_consts], args[n_consts:n_consts + n_carry]
+    xs = eqn.inputs[n_consts + n_carry:]
+    outs = eqn.outvars
+    carry = [ctx.out(o) for o in outs[:n_carry]]
+    ys = outs[n_carry:]
+    for c, v, o in zip(carry, init, outs):
+        ctx.em.line(f"{c} = {ctx.cast(v, o.aval.dtype) if not o.aval.ndim else v}")
+    for y in ys:
+        ctx.alloc(y)
+    step = ctx.fresh("s")
+    with ctx.em.block(f"for {step} in range({ctx.dim(length)}):"):
+        i = f"{ctx.dim(length)} - 1 - {step}" if p["reverse"] else step
+        if p["reverse"]:
+            i_name = ctx.fresh("s")
+            ctx.em.line(f"{i_name} = {i}")
+            i = i_name
+        x_names = []
+        for x in xs:
+            xn = ctx.fresh("x")
+            ctx.em.line(f"{xn} = {ctx.name(x)}[{i}]")
+            x_names.append(xn)
+        res = ctx.lower_inline(p["jaxpr"], consts + carry + x_names)
+        new = _passthrough_safe(ctx, zip(res[:n_carry], outs[:n_carry]), consts + x_names)
+        tmp = [ctx.fresh("new") for _ in new]
+        for t, v in zip(tmp, new):
+            ctx.em.line(f"{t} = {v}")
+        for c, t, o in zip(carry, tmp, outs):
+            ctx.em.line(f"{c} = {ctx.cast(t, o.aval.dtype) if not o.aval.ndim else t}")
+        for y, r in zip(ys, res[n_carry:]):
+            trail = y.aval.shape[1:]
+            if not trail:
+                ctx.em.line(f"{ctx.out(y)}[{i}] = {r}")
+                continue
+            with ctx.loops(trail, first=0) as t:   # element loops: fast to compile
+                ctx.em.line(f"{ctx.out(y)}[{i}, {', '.join(t)}] = {r}[{', '.join(t)}]")
+
+
+@rule("while_transpose")
+def _while_transpose(ctx, eqn):
+    """Reverse mode of a while loop: run forward keeping every state in a list, then the
+    backward step over the states in reverse order (the memory cost of reverse mode)."""
+    p = eqn.params
+    nc, nf, nb = p["cond_nconsts"], p["fwd_nconsts"], p["bwd_nconsts"]
+    n_s = len(p["fwd_jaxpr"].out_avals)
+    args = [ctx.name(a) for a in eqn.inputs]
+    cc, fc, bc = args[:nc], args[nc:nc + nf], args[nc + nf:nc + nf + nb]
+    s_init = args[nc + nf + nb:nc + nf + nb + n_s]
+    s_vars = eqn.inputs[nc + nf + nb:nc + nf + nb + n_s]
+    b_init = args[nc + nf + nb + n_s:]
+    states = [ctx.fresh("state") for _ in s_init]
+    for st, v, a in zip(states, s_init, s_vars):
+        ctx.em.line(f"{st} = {ctx.cast(v, a.aval.dtype) if not a.aval.ndim else v}")
+    stack = ctx.fresh("stack")
+    ctx.em.line(f"{stack} = []")
+    with ctx.em.block("while True:"):
+        (pred,) = ctx.lower_inline(p["cond_jaxpr"], cc + states)
+        ctx.em.line(f"if not {pred}:")
+        with ctx.em.indent():
+            ctx.em.line("break")
+        ctx.em.line(f"{stack}.append(({', '.join(states)},))")
+        new = ctx.lower_inline(p["fwd_jaxpr"], fc + states)
+        new = _passthrough_safe(ctx, zip(new, s_vars), fc)
+        tmp = [ctx.fresh("new") for _ in new]
+        for t, v in zip(tmp, new):
+            ctx.em.line(f"{t} = {v}")
+        for st, t, a in zip(states, tmp, s_vars):
+            ctx.em.line(f"{st} = {ctx.cast(t, a.aval.dtype) if not a.aval.ndim else t}")
+    outs = [ctx.out(o) for o in eqn.outvars]
+    for o, v, a in zip(outs, b_init, eqn.outvars):
+        ctx.em.line(f"{o} = {ctx.cast(v, a.aval.dtype) if not a.aval.ndim else v}")
+    k = ctx.fresh("s")
+    with ctx.em.block(f"for {k} in range(len({stack}) - 1, -1, -1):"):
+        saved = [ctx.fresh("saved") for _ in states]
+        ctx.em.line(f"{', '.join(saved)}, = {stack}[{k}]")
+        new = ctx.lower_inline(p["bwd_jaxpr"], bc + saved + outs)
+        new = _passthrough_safe(ctx, zip(new, eqn.outvars), bc + saved)
+        tmp = [ctx.fresh("new") for _ in new]
+        for t, v in zip(tmp, new):
+            ctx.em.line(f"{t} = {v}")
+        for o, t, a in zip(outs, tmp, eqn.outvars):
+            ctx.em.line(f"{o} = {ctx.cast(t, a.aval.dtype) if not a.aval.ndim else t}")
