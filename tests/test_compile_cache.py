@@ -273,7 +273,8 @@ def test_reduction_in_generated_code_vectorizes(cache_dir):
 
 
 def test_config_options(monkeypatch):
-    from funcad import config as config_module
+    import importlib
+    config_module = importlib.import_module("funcad.config")
     monkeypatch.setenv("FUNCAD_DISABLE_JIT", "true")
     monkeypatch.setenv("FUNCAD_EXACT_MATH", "0")
     monkeypatch.setenv("FUNCAD_CACHE_DIR", "/some/where")

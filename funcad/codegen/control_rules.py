@@ -22,6 +22,11 @@ def _passthrough_safe(ctx, exprs, ins):
     return out
 
 
+def _assign(ctx, name: str, value: str, aval) -> None:
+    """``name = value``; a rank-0 value keeps its dtype (float32/int32 stay so in loops)."""
+    ctx.em.line(f"{name} = {ctx.cast(value, aval.dtype) if not aval.ndim else value}")
+
+
 @rule("cond")
 def _cond(ctx, eqn):
     index, *ops = eqn.inputs
@@ -47,7 +52,7 @@ def _cond(ctx, eqn):
         with ctx.em.block(header):
             res = _passthrough_safe(ctx, zip(ctx.lower_inline(br, ins), outs), ins)
             for o, r in zip(outs, res):
-                ctx.em.line(f"{ctx.out(o)} = {ctx.cast(r, o.aval.dtype) if not o.aval.ndim else r}")
+                _assign(ctx, ctx.out(o), r, o.aval)
 
 
 @rule("while")
@@ -58,7 +63,7 @@ def _while(ctx, eqn):
     cc, bc, init = args[:nc], args[nc:nc + nb], args[nc + nb:]
     carry = [ctx.out(o) for o in eqn.outvars]
     for c, v, o in zip(carry, init, eqn.outvars):
-        ctx.em.line(f"{c} = {ctx.cast(v, o.aval.dtype) if not o.aval.ndim else v}")
+        _assign(ctx, c, v, o.aval)
     with ctx.em.block("while True:"):
         (pred,) = ctx.lower_inline(p["cond_jaxpr"], cc + carry)
         ctx.em.line(f"if not {pred}:")
@@ -70,7 +75,7 @@ def _while(ctx, eqn):
         for t, v in zip(tmp, new):   # all new values first: they may read the old carry
             ctx.em.line(f"{t} = {v}")
         for c, t, o in zip(carry, tmp, eqn.outvars):
-            ctx.em.line(f"{c} = {ctx.cast(t, o.aval.dtype) if not o.aval.ndim else t}")
+            _assign(ctx, c, t, o.aval)
 
 
 @rule("scan")
@@ -84,7 +89,7 @@ def _scan(ctx, eqn):
     carry = [ctx.out(o) for o in outs[:n_carry]]
     ys = outs[n_carry:]
     for c, v, o in zip(carry, init, outs):
-        ctx.em.line(f"{c} = {ctx.cast(v, o.aval.dtype) if not o.aval.ndim else v}")
+        _assign(ctx, c, v, o.aval)
     for y in ys:
         ctx.alloc(y)
     step = ctx.fresh("s")
@@ -105,7 +110,7 @@ def _scan(ctx, eqn):
         for t, v in zip(tmp, new):
             ctx.em.line(f"{t} = {v}")
         for c, t, o in zip(carry, tmp, outs):
-            ctx.em.line(f"{c} = {ctx.cast(t, o.aval.dtype) if not o.aval.ndim else t}")
+            _assign(ctx, c, t, o.aval)
         for y, r in zip(ys, res[n_carry:]):
             trail = y.aval.shape[1:]
             if not trail:
@@ -129,7 +134,7 @@ def _while_transpose(ctx, eqn):
     b_init = args[nc + nf + nb + n_s:]
     states = [ctx.fresh("state") for _ in s_init]
     for st, v, a in zip(states, s_init, s_vars):
-        ctx.em.line(f"{st} = {ctx.cast(v, a.aval.dtype) if not a.aval.ndim else v}")
+        _assign(ctx, st, v, a.aval)
     stack = ctx.fresh("stack")
     ctx.em.line(f"{stack} = []")
     with ctx.em.block("while True:"):
@@ -144,10 +149,10 @@ def _while_transpose(ctx, eqn):
         for t, v in zip(tmp, new):
             ctx.em.line(f"{t} = {v}")
         for st, t, a in zip(states, tmp, s_vars):
-            ctx.em.line(f"{st} = {ctx.cast(t, a.aval.dtype) if not a.aval.ndim else t}")
+            _assign(ctx, st, t, a.aval)
     outs = [ctx.out(o) for o in eqn.outvars]
     for o, v, a in zip(outs, b_init, eqn.outvars):
-        ctx.em.line(f"{o} = {ctx.cast(v, a.aval.dtype) if not a.aval.ndim else v}")
+        _assign(ctx, o, v, a.aval)
     k = ctx.fresh("s")
     with ctx.em.block(f"for {k} in range(len({stack}) - 1, -1, -1):"):
         saved = [ctx.fresh("saved") for _ in states]
@@ -158,4 +163,4 @@ def _while_transpose(ctx, eqn):
         for t, v in zip(tmp, new):
             ctx.em.line(f"{t} = {v}")
         for o, t, a in zip(outs, tmp, eqn.outvars):
-            ctx.em.line(f"{o} = {ctx.cast(t, a.aval.dtype) if not a.aval.ndim else t}")
+            _assign(ctx, o, t, a.aval)

@@ -1,0 +1,75 @@
+"""A small source builder for generated code: lines, indentation, loops and fresh names.
+
+The code generator never counts spaces or glues strings across lines by hand: it asks an
+:class:`Emitter` for a line, opens a block with ``with em.block("for i0 in range(n):")`` and
+gets internal names from :meth:`Emitter.fresh`. Internal names start with ``__`` so they can
+never collide with the names of IR variables (``a``, ``b``, ..., ``aa``, ..., given in the
+order the jaxpr printer uses, so the comments read like ``make_jaxpr`` output); a name that
+is a Python keyword or a module the generated code uses gets a ``_`` (:func:`safe_name`).
+"""
+from __future__ import annotations
+
+import contextlib
+import keyword
+from typing import Iterator
+
+
+INDENT = "    "
+
+# Names that generated code uses at module level; an IR name equal to one gets a suffix.
+RESERVED = frozenset({"np", "math", "numba", "prange", "range", "abs", "min", "max", "int",
+                      "float", "bool", "len", "print", "True", "False", "None", "fexp",
+                      "fexpm1", "fexp2", "flog", "flog1p", "fsin", "fcos", "ftanh",
+                      "flogistic", "fatan"})
+
+
+class Emitter:
+    """Collects indented lines of Python source."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.depth = 0
+        self._counters: dict[str, int] = {}
+
+    def line(self, text: str = "") -> None:
+        self.lines.append(INDENT * self.depth + text if text else "")
+
+    def comment(self, text: str) -> None:
+        for part in text.splitlines():
+            self.line("# " + part)
+
+    @contextlib.contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        """``header`` (ending in ``:``) followed by an indented body."""
+        self.line(header)
+        self.depth += 1
+        start = len(self.lines)
+        try:
+            yield
+        finally:
+            if len(self.lines) == start:
+                self.line("pass")
+            self.depth -= 1
+
+    @contextlib.contextmanager
+    def indent(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
+    def fresh(self, prefix: str) -> str:
+        """A new internal name ``__<prefix><k>``."""
+        k = self._counters.get(prefix, 0)
+        self._counters[prefix] = k + 1
+        return f"__{prefix}{k}"
+
+    def source(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def safe_name(name: str) -> str:
+    if keyword.iskeyword(name) or name in RESERVED:
+        return name + "_"
+    return name

@@ -1,0 +1,295 @@
+"""Fusion: decide which values live in memory and group equations into loop nests.
+
+Every equation is one of four kinds:
+
+* **elementwise** (``sin``, ``add``, ``select_n``, ``convert_element_type``, ...): a scalar
+  expression of its operands at the same index (rank-0 operands are read at ``()``);
+* **index** (``broadcast_in_dim``, ``transpose``, ``rev``, ``slice``, ``squeeze``,
+  ``expand_dims``, ``iota``, reshapes that only add or drop unit axes): the element at an
+  output index is an operand element at *another* index, so the op is index arithmetic and
+  is never materialized unless it must be;
+* **reduce** (``reduce_sum/max/min/prod``): consumes an expression over its operand's shape;
+* **opaque** (everything else: ``dot_general``, ``gather``, ``cumsum``, ...): a rule of its
+  own that reads and writes whole arrays.
+
+A value is *materialized* (an array, or a local scalar for rank 0) when it is an output, when
+an opaque equation reads it, when it is the result of a reduction, or when inlining it would
+compute it more than once: it is read by more than one loop nest, at two different indices,
+or through a broadcast that repeats it (for instance a rank-0 ``sin`` used inside a loop).
+Other values are inlined into the expressions of their consumers.
+
+Each materialized elementwise/index value and each reduction is a *root*. Roots are grouped
+into :class:`Nest` objects, one loop nest each: a root joins the latest nest with the same
+iteration space (and the same reduction axes) whose position still follows everything it
+reads. So a run of elementwise equations and the reduction that consumes it, or the value and
+the gradient of a function, become one pass over memory. This module is purely structural; it
+works on index *terms* (small tuples) that :mod:`funcad.codegen.lower` renders as text.
+"""
+from __future__ import annotations
+
+from funcad.ir import Jaxpr, Lit, Var
+
+ELEMENTWISE, INDEX, REDUCE, OPAQUE = "elementwise", "index", "reduce", "opaque"
+
+INDEX_PRIMS = frozenset({"broadcast_in_dim", "transpose", "rev", "squeeze", "expand_dims",
+                         "slice", "iota", "reshape"})
+REDUCE_PRIMS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
+# Elementwise ops that cost nothing worth saving: inlining them twice is free.
+CHEAP_PRIMS = frozenset({"convert_element_type", "stop_gradient", "neg"})
+
+# Index terms: ("i", k) loop index k; ("0",) zero; ("rev", n, t) = n - 1 - t;
+# ("lin", start, stride, t) = start + t * stride.
+ZERO = ("0",)
+
+
+def loop_index(k: int) -> tuple:
+    return ("i", k)
+
+
+def identity(rank: int) -> tuple:
+    return tuple(("i", k) for k in range(rank))
+
+
+def _unit_reshape_map(in_shape, out_shape):
+    """For a reshape that only adds/drops unit axes: for each input axis, the output axis it
+    reads from (None for a unit input axis), else None."""
+    nz_in = [i for i, s in enumerate(in_shape) if s != 1]
+    nz_out = [j for j, s in enumerate(out_shape) if s != 1]
+    if [in_shape[i] for i in nz_in] != [out_shape[j] for j in nz_out]:
+        return None
+    src = [None] * len(in_shape)
+    for i, j in zip(nz_in, nz_out):
+        src[i] = j
+    return src
+
+
+def classify(eqn, scalar_rules) -> str:
+    prim = eqn.prim
+    name = prim.name
+    if prim.multiple_results:
+        return OPAQUE
+    if name in REDUCE_PRIMS:
+        return INDEX if not eqn.params["axes"] else REDUCE
+    if name in INDEX_PRIMS:
+        if name == "reshape" and _unit_reshape_map(eqn.inputs[0].aval.shape,
+                                                   eqn.params["new_sizes"]) is None:
+            return OPAQUE
+        return INDEX
+    if name in scalar_rules or getattr(prim, "emit", None) is not None:
+        return ELEMENTWISE
+    return OPAQUE
+
+
+def index_map(eqn, kind: str, idx: tuple) -> list:
+    """The index at which each input of ``eqn`` is read to produce its output at ``idx``,
+    and whether that read repeats input elements (an expanding broadcast)."""
+    out_aval = eqn.outvars[0].aval
+    if kind == ELEMENTWISE:
+        return [(idx if a.aval.ndim else (), a.aval.ndim == 0 and out_aval.ndim > 0)
+                for a in eqn.inputs]
+    name = eqn.prim.name
+    p = eqn.params
+    x = eqn.inputs[0].aval if eqn.inputs else None
+    if name in REDUCE_PRIMS:  # axes == (): the identity
+        return [(idx, False)]
+    if name == "broadcast_in_dim":
+        bd = p["broadcast_dimensions"]
+        src = tuple(ZERO if x.shape[k] == 1 and p["shape"][d] != 1 else idx[d]
+                    for k, d in enumerate(bd))
+        return [(src, x.size < out_aval.size)]
+    if name == "transpose":
+        src = [None] * x.ndim
+        for k, pk in enumerate(p["permutation"]):
+            src[pk] = idx[k]
+        return [(tuple(src), False)]
+    if name == "rev":
+        dims = p["dimensions"]
+        return [(tuple(("rev", x.shape[k], t) if k in dims else t for k, t in enumerate(idx)),
+                 False)]
+    if name == "squeeze":
+        it = iter(idx)
+        return [(tuple(ZERO if k in p["dimensions"] else next(it) for k in range(x.ndim)),
+                 False)]
+    if name == "expand_dims":
+        return [(tuple(t for k, t in enumerate(idx) if k not in p["dimensions"]), False)]
+    if name == "reshape":
+        src = _unit_reshape_map(x.shape, p["new_sizes"])
+        return [(tuple(ZERO if j is None else idx[j] for j in src), False)]
+    if name == "slice":
+        src = []
+        for t, s, k in zip(idx, p["start_indices"], p["strides"]):
+            src.append(t if s == 0 and k == 1 else ("lin", s, k, t))
+        return [(tuple(src), False)]
+    if name == "iota":
+        return []
+    raise AssertionError(name)
+
+
+class Nest:
+    """One loop nest over ``shape``; ``axes`` are the reduction axes of its reductions."""
+
+    def __init__(self, shape: tuple, axes):
+        self.shape = shape
+        self.axes = axes
+        self.roots: list = []     # equations, in jaxpr order
+
+    def __repr__(self):
+        return f"Nest({self.shape}, axes={self.axes}, {[e.prim.name for e in self.roots]})"
+
+
+class Single:
+    """An opaque equation, lowered by its own rule."""
+
+    def __init__(self, eqn):
+        self.eqn = eqn
+
+    def __repr__(self):
+        return f"Single({self.eqn.prim.name})"
+
+
+class Plan:
+    """The result of fusion: the groups in emission order and what lives in memory."""
+
+    def __init__(self, jaxpr: Jaxpr, scalar_rules):
+        self.jaxpr = jaxpr
+        self.kind = {eqn: classify(eqn, scalar_rules) for eqn in jaxpr.eqns}
+        self.producer = {v: eqn for eqn in jaxpr.eqns for v in eqn.outvars}
+        self.materialized: set = set()
+        self.groups: list = []
+        self._trivial: dict = {}
+
+    # -- helpers ---------------------------------------------------------------------------
+    def fusible(self, v) -> bool:
+        """Defined by an elementwise or index equation (so it may be inlined)."""
+        eqn = self.producer.get(v)
+        return eqn is not None and self.kind[eqn] in (ELEMENTWISE, INDEX)
+
+    def inlined(self, v) -> bool:
+        return type(v) is Var and v not in self.materialized and self.fusible(v)
+
+    def trivial(self, v) -> bool:
+        """Inlining ``v`` twice costs nothing: reads, literals and index/cheap ops of them."""
+        if type(v) is Lit or not self.inlined(v):
+            return True
+        r = self._trivial.get(v)
+        if r is None:
+            eqn = self.producer[v]
+            r = ((self.kind[eqn] == INDEX or eqn.prim.name in CHEAP_PRIMS)
+                 and all(self.trivial(a) for a in eqn.inputs))
+            self._trivial[v] = r
+        return r
+
+    def walk(self, eqn, idx, reads: dict, deps: list, seen: set):
+        """Visit the expression tree of ``eqn``'s output at ``idx``: ``deps`` gets the
+        materialized (var, idx) pairs read, ``reads[v]`` the (idx, expanding) pairs of each
+        inlined var."""
+        kind = self.kind[eqn]
+        if kind == REDUCE:
+            pairs = [(idx, False)]
+        else:
+            pairs = index_map(eqn, kind, idx)
+        for a, (i, expanding) in zip(eqn.inputs, pairs):
+            if type(a) is Lit:
+                continue
+            if not self.inlined(a):
+                deps.append((a, i))
+                continue
+            reads.setdefault(a, []).append((i, expanding))
+            if (a, i) not in seen:
+                seen.add((a, i))
+                self.walk(self.producer[a], i, reads, deps, seen)
+
+    # -- the fixed point -------------------------------------------------------------------
+    def run(self) -> "Plan":
+        jaxpr = self.jaxpr
+        m = self.materialized
+        m.update(v for v in jaxpr.outvars if type(v) is Var)
+        for eqn in jaxpr.eqns:
+            k = self.kind[eqn]
+            if k in (OPAQUE, REDUCE):
+                m.update(eqn.outvars)
+            if k == OPAQUE:
+                m.update(a for a in eqn.inputs if type(a) is Var)
+        while True:
+            self._trivial = {}
+            extra = self._group()
+            if not extra:
+                return self
+            # Materialize real work before cheap ops (a ``neg`` or broadcast of a stored value
+            # is free to repeat), and the extras nearest to their consumers first: once
+            # ``exp(x - m)`` is stored, ``x - m`` below it is read once and stays inlined.
+            costly = {v for v in extra if self.kind[self.producer[v]] == ELEMENTWISE
+                      and self.producer[v].prim.name not in CHEAP_PRIMS}
+            pick = costly or extra
+            below: set = set()
+            for u in pick:
+                self._inlined_below(u, below)
+            m.update(v for v in pick if v not in below)
+
+    def _inlined_below(self, v, acc: set):
+        """Add to ``acc`` the inlined vars that ``v``'s expression reads (not ``v``)."""
+        stack = [a for a in self.producer[v].inputs if type(a) is Var]
+        while stack:
+            a = stack.pop()
+            if a in acc or not self.inlined(a):
+                continue
+            acc.add(a)
+            stack.extend(x for x in self.producer[a].inputs if type(x) is Var)
+
+    def _group(self) -> set:
+        """Group the roots into nests; return the inlined vars that must be materialized."""
+        self.groups = groups = []
+        where: dict = {}          # materialized var -> index of the group producing it
+        in_nest: dict = {}        # inlined var -> set of (group index, idx) reading it
+        extra: set = set()
+        for eqn in self.jaxpr.eqns:
+            kind = self.kind[eqn]
+            if kind == OPAQUE:
+                groups.append(Single(eqn))
+                for v in eqn.outvars:
+                    where[v] = len(groups) - 1
+                continue
+            out = eqn.outvars[0]
+            if kind != REDUCE and out not in self.materialized:
+                continue
+            if kind == REDUCE:
+                shape, axes = eqn.inputs[0].aval.shape, eqn.params["axes"]
+            else:
+                shape, axes = out.aval.shape, None
+            ident = identity(len(shape))
+            reads: dict = {}
+            deps: list = []
+            self.walk(eqn, ident, reads, deps, set())
+            target = None
+            for g in range(len(groups) - 1, -1, -1):
+                grp = groups[g]
+                if isinstance(grp, Nest) and grp.shape == shape and (
+                        axes is None or grp.axes is None or grp.axes == axes):
+                    if all(where.get(d) != g or (self.kind[self.producer[d]] != REDUCE
+                                                 and i == ident) for d, i in deps):
+                        target = g
+                        break
+                if any(where.get(d) == g for d, _ in deps):
+                    break
+            if target is None:
+                groups.append(Nest(shape, axes))
+                target = len(groups) - 1
+            nest = groups[target]
+            if axes is not None:
+                nest.axes = axes
+            nest.roots.append(eqn)
+            where[out] = target
+            for v, rs in reads.items():
+                for i, expanding in rs:
+                    in_nest.setdefault(v, set()).add((target, i))
+                    if expanding and not self.trivial(v):
+                        extra.add(v)
+        for v, places in in_nest.items():
+            if len(places) > 1 and not self.trivial(v):
+                extra.add(v)
+        return extra
+
+
+def plan_fusion(jaxpr: Jaxpr, scalar_rules) -> Plan:
+    """Classify, choose what to materialize, and group ``jaxpr``'s equations."""
+    return Plan(jaxpr, scalar_rules).run()

@@ -1,0 +1,407 @@
+"""Lowering: a Jaxpr becomes the text of ONE Python function with explicit loops.
+
+:func:`lower_jaxpr` is a pure function from IR to source text (compiling is
+:mod:`funcad.codegen.compile`'s job). The steps:
+
+1. **Rewrite** (:mod:`funcad.codegen.rewrite`): inline called jaxprs (``jit`` inside ``jit``,
+   ``custom_jvp_call``, ...; the constants they close over become extra arguments of the
+   function, never globals, which Numba would freeze), merge repeated equations, fold
+   transposes into matrix products.
+2. **Fuse** (:mod:`funcad.codegen.fuse`): choose which values live in memory and group the
+   equations into loop nests.
+3. **Emit**: each loop nest (:mod:`funcad.codegen.nest`) becomes ``for i0 in range(__n0):
+   for i1 ...`` with one scalar expression per stored value; values used once are inlined,
+   values used twice in the same iteration become local scalars ``__t0``; reductions
+   accumulate in a local (the compiler's ``reassoc`` flag lets LLVM vectorize it). Other
+   equations (``dot_general``, ``gather``, control flow, ...) are written by their rule in
+   :mod:`funcad.codegen.array_rules` / :mod:`funcad.codegen.control_rules`, or by
+   ``prim.lower``.
+
+**No extents in the text.** Every array extent (and every slice offset, pad width, ...) is read
+from the ``__dims`` argument (``__n0 = __dims[0]``), and literals that are not common constants
+(often derived from shapes, like the ``1/n`` of a mean) from ``__lits``; comments name extents
+the same way (``f64[__n0,__n1]``). So the same function at a new shape of the same ranks and
+dtypes gives the same text, and the compiled code is reused. What a shape decides
+structurally is written into the text, so equal text always means equal meaning: a broadcast
+unit axis reads index 0, a reduction over an empty axis raises, and two extents that happen to
+be equal share one ``__dims`` slot (a new shape reuses the compiled code when it keeps the
+same equalities, e.g. a square matrix stays square).
+
+The function takes the jaxpr's inputs (rank-0 ones as scalars), then the extra constants, then
+``__dims`` and ``__lits`` (each only when not empty: ``Lowered.tail``), and returns a tuple of
+its outputs (rank-0 ones as scalars).
+
+``prim.lower(ctx, eqn)``, when a primitive sets it, writes the equation with the
+:class:`Lowerer` methods documented below (``name``, ``out``, ``dim``, ``shape``, ``alloc``,
+``loops``, ``read``, ``store``, ``lit``, ``fresh``); it takes precedence over built-in rules.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Iterator
+
+import numpy as np
+
+from funcad.codegen import array_rules, control_rules  # noqa: F401 (registers rules)
+from funcad.codegen.emitter import Emitter, safe_name
+from funcad.codegen.fuse import Nest, plan_fusion
+from funcad.codegen.nest import NestEmitter
+from funcad.codegen.rewrite import call_of, cse_jaxpr, fold_transposed_dots, inline_calls
+from funcad.codegen.scalar_rules import SCALAR_RULES, literal
+from funcad.ir import ClosedJaxpr, Jaxpr, Lit, Var
+
+
+class Lowered:
+    """Generated source and what a caller must pass to it.
+
+    Attributes: ``source`` (module text), ``fn_name``, ``dims`` (int64 array for ``__dims``),
+    ``lits`` (float64 array for ``__lits``), ``extra_consts`` (arrays to pass after the
+    jaxpr's inputs), ``tail`` (what to pass after those), ``jaxpr`` (after the rewrites).
+    """
+
+    def __init__(self, source, fn_name, dims, lits, extra_consts, jaxpr):
+        self.source = source
+        self.fn_name = fn_name
+        self.dims = dims
+        self.lits = lits
+        # what to pass after the jaxpr's inputs and the extra constants
+        self.tail = tuple(a for a in (dims, lits) if a.size)
+        self.extra_consts = extra_consts
+        self.jaxpr = jaxpr
+
+    def __repr__(self):
+        return f"Lowered({self.fn_name})"
+
+
+def has_lowering(prim) -> bool:
+    """Whether the code generator can lower ``prim`` (or inlines it)."""
+    from funcad.codegen.fuse import INDEX_PRIMS, REDUCE_PRIMS
+    return bool(prim.lower is not None or prim.name in SCALAR_RULES
+                or getattr(prim, "emit", None) is not None or prim.name in INDEX_PRIMS
+                or prim.name in REDUCE_PRIMS or prim.name in array_rules.ARRAY_RULES
+                or call_of(prim) is not None)
+
+
+
+def _fmt_param(v) -> str:
+    if isinstance(v, np.dtype):
+        return v.name
+    if isinstance(v, type) and issubclass(v, np.generic):
+        return np.dtype(v).name
+    if isinstance(v, (ClosedJaxpr, Jaxpr)):
+        return "{...}"
+    if isinstance(v, tuple) and any(isinstance(x, (ClosedJaxpr, Jaxpr)) for x in v):
+        return "(" + ", ".join(_fmt_param(x) for x in v) + ")"
+    if callable(v):
+        return getattr(v, "__name__", "fn")
+    return repr(v)
+
+
+# params holding extents or offsets (shown by their __dims names, like the code uses them)
+_SHAPE_PARAMS = frozenset({"shape", "new_sizes", "start_indices", "limit_indices", "strides",
+                           "slice_sizes", "padding_config"})
+
+
+def _nested_ints(v, dim) -> str:
+    if isinstance(v, (tuple, list)):
+        inner = ", ".join(_nested_ints(x, dim) for x in v)
+        return f"({inner}{',' if len(v) == 1 else ''})"
+    return dim(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else repr(v)
+
+
+_PLAIN_F = frozenset({0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5})   # -0.0 == 0.0 here
+_PLAIN_I = frozenset({0, 1, -1, 2})
+
+
+class _Function:
+    """What every (sub-)jaxpr lowered into one generated function shares: the emitter, the
+    dims and literal tables, imports, variable names and constants passed as arguments."""
+
+    def __init__(self):
+        self.em = Emitter()
+        self.dims: dict = {}
+        self.lits: dict = {}
+        self.imports: set = set()
+        self.n_names = 0
+        self.extra_args: list = []     # (name, value): constants of inner jaxprs
+        self.uses_prange = False
+
+    def new_name(self) -> str:
+        from funcad.ir import _var_name
+        name = safe_name(_var_name(self.n_names))
+        self.n_names += 1
+        return name
+
+
+class Lowerer:
+    """Lowers one (inlined) jaxpr; also the ``ctx`` handed to array rules.
+
+    A control-flow rule lowers its inner jaxprs with :meth:`lower_inline`, which writes them
+    at the current position of the same function (inside an ``if`` or a loop)."""
+
+    def __init__(self, jaxpr: Jaxpr, fn_name: str, parallel: bool, fast: bool,
+                 fn: _Function | None = None, in_exprs: list | None = None):
+        self.jaxpr = jaxpr
+        self.fn_name = fn_name
+        self.parallel = parallel
+        self.fast = fast
+        self.fn = fn = fn or _Function()
+        self.em = fn.em
+        self.dims = fn.dims
+        self.lits = fn.lits
+        self.imports = fn.imports
+        self.names: dict = {}
+        if in_exprs is not None:
+            self.names.update(zip(jaxpr.invars, in_exprs))
+        for v in list(jaxpr.invars) + [o for e in jaxpr.eqns for o in e.outvars]:
+            if v not in self.names:
+                self.names[v] = fn.new_name()
+        self.plan = plan_fusion(jaxpr, SCALAR_RULES)
+        self.inputs = set(jaxpr.invars)
+        self.outputs = {v for v in jaxpr.outvars if type(v) is Var}
+        self.uses: dict = {}
+        for eqn in jaxpr.eqns:
+            for a in eqn.inputs:
+                if type(a) is Var:
+                    self.uses[a] = self.uses.get(a, 0) + 1
+        self.fresh_arrays: set = set()  # arrays we allocated that nothing else views
+
+    @property
+    def uses_prange(self) -> bool:
+        return self.fn.uses_prange
+
+    @uses_prange.setter
+    def uses_prange(self, value: bool) -> None:
+        self.fn.uses_prange = value
+
+    # -- the ctx API for rules ---------------------------------------------------------------
+    def fresh(self, prefix: str) -> str:
+        return self.em.fresh(prefix)
+
+    def dim(self, n: int) -> str:
+        """Source for the integer ``n`` (an extent, offset, ...), read from ``__dims``."""
+        n = int(n)
+        k = self.dims.setdefault(n, len(self.dims))
+        return f"__n{k}"
+
+    def literal_atom(self, a) -> str:
+        """A literal of the jaxpr. Common constants are written into the text; others (often
+        derived from shapes, like the 1/n of a mean) are read from ``__dims`` (integers) or
+        ``__lits`` (floats), so that they do not change the text either."""
+        dt, v = a.aval.dtype, a.val
+        if dt == np.bool_ or (dt.kind == "f" and (not np.isfinite(v) or float(v) in _PLAIN_F)) \
+                or (dt.kind != "f" and int(v) in _PLAIN_I):
+            return literal(v, dt)
+        if dt.kind != "f":
+            return self.cast(self.dim(int(v)), dt)
+        k = self.lits.setdefault((dt, float(v)), len(self.lits))
+        return f"__lit{k}"
+
+    def shape(self, shape) -> str:
+        parts = [self.dim(s) for s in shape]
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    @staticmethod
+    def dtype(dt) -> str:
+        return f"np.{np.dtype(dt).name}"
+
+    @staticmethod
+    def lit(value, dt) -> str:
+        return literal(value, dt)
+
+    def name(self, a) -> str:
+        """A materialized atom: an array name, a scalar name or a literal."""
+        if type(a) is Lit:
+            return self.literal_atom(a)
+        return self.names[a]
+
+    def out(self, v) -> str:
+        return self.names[v]
+
+    def read(self, a, idx) -> str:
+        """Element ``idx`` (strings) of a materialized atom."""
+        if type(a) is Lit or a.aval.ndim == 0:
+            return self.name(a)
+        return f"{self.name(a)}[{', '.join(idx)}]"
+
+    def store(self, v, idx, expr: str) -> None:
+        """Write ``expr`` to element ``idx`` of ``v`` (rank 0: assign the scalar)."""
+        if v.aval.ndim == 0:
+            self.em.line(f"{self.names[v]} = {self.cast(expr, v.aval.dtype)}")
+        else:
+            self.em.line(f"{self.names[v]}[{', '.join(idx)}] = {expr}")
+
+    @staticmethod
+    def cast(expr: str, dt) -> str:
+        dt = np.dtype(dt)
+        if dt in (np.float32, np.int32) and not expr.startswith(f"np.{dt.name}("):
+            return f"np.{dt.name}({expr})"
+        return expr
+
+    def alloc(self, v, fill=None) -> None:
+        """Allocate the array of ``v`` (nothing for rank 0 unless ``fill``)."""
+        a = v.aval
+        if a.ndim == 0:
+            if fill is not None:
+                self.em.line(f"{self.names[v]} = {fill}")
+            return
+        if fill is None:
+            self.em.line(f"{self.names[v]} = np.empty({self.shape(a.shape)}, "
+                         f"{self.dtype(a.dtype)})")
+        else:
+            self.em.line(f"{self.names[v]} = np.full({self.shape(a.shape)}, {fill}, "
+                         f"{self.dtype(a.dtype)})")
+        self.fresh_arrays.add(v)
+
+    def reusable(self, a, eqn) -> bool:
+        """May ``eqn`` overwrite the buffer of its input ``a`` (its only use, not an input or
+        output of the function, not viewed by anything else)?"""
+        return (type(a) is Var and a in self.fresh_arrays and self.uses.get(a) == 1
+                and a not in self.outputs and a not in self.inputs
+                and sum(1 for x in eqn.inputs if x is a) == 1)
+
+    def is_input(self, a) -> bool:
+        return a in self.inputs
+
+    @contextlib.contextmanager
+    def loops(self, shape, first: int = 0, parallel: bool = False) -> Iterator[list]:
+        """Nested ``for`` loops over ``shape``; yields the index names. With ``parallel``
+        (and ``jit(..., parallel=True)``) the outermost loop is a ``prange``."""
+        names = [f"i{first + k}" for k in range(len(shape))]
+        with contextlib.ExitStack() as stack:
+            for k, (n, s) in enumerate(zip(names, shape)):
+                rng = "range"
+                if k == 0 and parallel and self.parallel:
+                    rng = "prange"
+                    self.uses_prange = True
+                stack.enter_context(self.em.block(f"for {n} in {rng}({self.dim(s)}):"))
+            yield names
+
+    def index(self, term) -> str:
+        tag = term[0]
+        if tag == "i":
+            return f"i{term[1]}"
+        if tag == "0":
+            return "0"
+        if tag == "rev":
+            return f"({self.dim(term[1])} - 1 - {self.index(term[2])})"
+        _, start, stride, t = term
+        s = self.index(t)
+        if stride != 1:
+            s = f"{s} * {self.dim(stride)}"
+        return f"({self.dim(start)} + {s})" if start else s
+
+    def comment(self, eqn) -> None:
+        """``# c:f64[__n0] = sin b``: the equation as the jaxpr printer shows it, with
+        extents and shape-derived constants by the names the code uses (so the comment, like
+        the code, does not change with the shape)."""
+        outs = " ".join(f"{self.names[v]}:{self.aval_text(v.aval)}" for v in eqn.outvars)
+        params = ""
+        if eqn.params:
+            params = "[" + " ".join(f"{k}={self.param_text(k, v)}"
+                                    for k, v in eqn.params.items()) + "]"
+        args = " ".join(self.name(a) if type(a) is Var else
+                        f"{self.literal_atom(a)}:{self.aval_text(a.aval)}" for a in eqn.inputs)
+        self.em.comment(f"{outs} = {eqn.prim.name}{params} {args}".rstrip())
+
+    def aval_text(self, aval) -> str:
+        short = aval.str_short()
+        return short[:short.index("[")] + "[" + ",".join(self.dim(d) for d in aval.shape) + "]"
+
+    def param_text(self, k, v) -> str:
+        if k in _SHAPE_PARAMS:
+            return _nested_ints(v, self.dim)
+        return _fmt_param(v)
+
+    # -- driver ----------------------------------------------------------------------------
+    def run_body(self) -> list:
+        """Emit every group; return the source of the outputs."""
+        for group in self.plan.groups:
+            if isinstance(group, Nest):
+                NestEmitter(self, group).emit()
+            else:
+                self.emit_single(group.eqn)
+        return [self.name(a) for a in self.jaxpr.outvars]
+
+    def run(self) -> str:
+        outs = self.run_body()
+        self.em.line(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+        return self.assemble()
+
+    def lower_inline(self, closed: ClosedJaxpr, in_exprs: list) -> list:
+        """Write ``closed`` here, reading its inputs from ``in_exprs`` (names or literals);
+        returns the source of its outputs. Its constants become arguments of the function."""
+        jaxpr, extra = inline_calls(closed.jaxpr)
+        consts = list(closed.consts) + list(extra)
+        jaxpr = Jaxpr([], list(jaxpr.constvars) + list(jaxpr.invars), jaxpr.eqns,
+                      jaxpr.outvars)
+        names = []
+        for c in consts:
+            name = f"__const{len(self.fn.extra_args)}"
+            self.fn.extra_args.append((name, c))
+            names.append(name)
+        n_const = len(jaxpr.invars) - len(in_exprs) - len(extra)
+        names = names[:n_const] + list(in_exprs) + names[n_const:]
+        jaxpr = fold_transposed_dots(cse_jaxpr(jaxpr))
+        child = Lowerer(jaxpr, self.fn_name, False, self.fast, self.fn, names)
+        return child.run_body()
+
+    def emit_single(self, eqn) -> None:
+        self.comment(eqn)
+        prim = eqn.prim
+        if prim.lower is not None:
+            prim.lower(self, eqn)
+            return
+        rule = array_rules.ARRAY_RULES.get(prim.name)
+        if rule is None:
+            raise NotImplementedError(
+                f"jit: the code generator has no rule for primitive '{prim.name}'. Call this "
+                f"function without jit (or set funcad.config.update('disable_jit', True)), or "
+                f"give the primitive a `lower` rule (see funcad/codegen/lower.py).")
+        rule(self, eqn)
+
+    def assemble(self) -> str:
+        head = Emitter()
+        head.line('"""Generated by funcad.codegen from a jaxpr; see the comments for the IR."""')
+        head.line("import math")
+        head.line("import numpy as np")
+        if self.uses_prange:
+            head.line("from numba import prange")
+        if self.imports:
+            head.line(f"from funcad.codegen.fastmath import {', '.join(sorted(self.imports))}")
+        head.line()
+        head.line()
+        params = ([self.names[v] for v in self.jaxpr.invars]
+                  + [n for n, _ in self.fn.extra_args] + (["__dims"] if self.dims else [])
+                  + (["__lits"] if self.lits else []))
+        with head.block(f"def {self.fn_name}({', '.join(params)}):"):
+            for n, k in self.dims.items():
+                head.line(f"__n{k} = __dims[{k}]")
+            for (dt, v), k in self.lits.items():
+                head.line(f"__lit{k} = {self.cast(f'__lits[{k}]', dt)}")
+            for line in self.em.lines:
+                head.lines.append(head.depth * "    " + line if line else "")
+        return head.source()
+
+
+def lower_jaxpr(jaxpr: Jaxpr, *, name: str = "fn", parallel: bool = False,
+                exact_math: bool | None = None) -> Lowered:
+    """Generate the source of one function computing ``jaxpr`` (which must have no
+    constvars: pass constants as leading inputs)."""
+    if jaxpr.constvars:
+        raise ValueError("lower_jaxpr: move the constvars of the jaxpr to its invars first")
+    if exact_math is None:
+        from funcad.config import config
+        exact_math = bool(config.exact_math)
+    jaxpr, extra = inline_calls(jaxpr)
+    jaxpr = fold_transposed_dots(cse_jaxpr(jaxpr))
+    fn_name = "jit_" + (re.sub(r"\W", "_", name.strip("<>")) if name else "fn")
+    low = Lowerer(jaxpr, fn_name, parallel, fast=not exact_math)
+    source = low.run()
+    extra = list(extra) + [c for _, c in low.fn.extra_args]
+    dims = np.array(list(low.dims), dtype=np.int64)
+    lits = np.array([v for _, v in low.lits], dtype=np.float64)
+    lowered = Lowered(source, fn_name, dims, lits, extra, jaxpr)
+    lowered.parallel = low.uses_prange   # compile with parallel=True only if it helps
+    return lowered

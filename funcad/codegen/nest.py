@@ -1,0 +1,287 @@
+"""One loop nest of the generated code: loops, scalar expressions and reductions.
+
+A :class:`~funcad.codegen.fuse.Nest` is emitted as nested ``for`` loops over its iteration
+space. Each root (a stored value or a reduction) is built as one scalar expression from the
+expressions of the inlined equations it reads (:meth:`NestEmitter.value`); an expression read
+twice at the same index is bound to a local ``__t`` first. Reductions accumulate in a local
+scalar when the reduced axes are the innermost ones (a sum is ``acc += v``, which the
+``reassoc`` flag lets LLVM vectorize), or straight into the output array when a kept axis is
+inner to a reduced one (``out[i1] += v``, vectorized over ``i1``). With ``parallel=True`` the
+outermost loop is a ``prange`` when that is race-free: it is a kept axis, or the nest is a
+full sum/product (Numba turns the scalar ``+=`` into a parallel reduction).
+"""
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from funcad.codegen.fuse import INDEX, REDUCE, Nest, identity, index_map
+from funcad.codegen.scalar_rules import FAST_KERNELS, emit_elementwise, literal
+from funcad.ir import Lit
+
+if TYPE_CHECKING:
+    from funcad.codegen.lower import Lowerer
+
+_REDUCE_OPS = {"reduce_sum": "sum", "reduce_prod": "prod", "reduce_max": "max",
+               "reduce_min": "min"}
+
+
+def _identity_value(op: str, dtype: np.dtype, empty: bool):
+    if op == "sum":   # -0.0 + x == x for every float x, -0.0 included (as NumPy's sum);
+        # but an empty sum is +0.0
+        return -0.0 if dtype.kind == "f" and not empty else 0
+    if op == "prod":
+        return 1
+    if dtype == np.bool_:
+        return op == "min"
+    if dtype.kind == "f":
+        return -np.inf if op == "max" else np.inf
+    info = np.iinfo(dtype)
+    return info.min if op == "max" else info.max
+
+
+_BLOCK = 1024   # elements per block of a loop using the bounded sin/cos kernels
+_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\(?-?[0-9.e+-]+\)?|True|False")
+
+
+class NestEmitter:
+    """Writes one loop nest: the scalar-expression builder (``sc`` for scalar rules)."""
+
+    def __init__(self, low: Lowerer, nest: Nest):
+        self.low = low
+        self.nest = nest
+        self.plan = low.plan
+        self.fast = low.fast
+        self.cache: dict = {}
+        self.counts: dict = {}
+        self.trig_args = None   # a dict while writing the cheap pass of a blocked loop
+
+    # -- the sc API for scalar rules -----------------------------------------------------
+    def hoist(self, expr: str) -> str:
+        if _SIMPLE.fullmatch(expr):
+            return expr
+        name = self.low.fresh("t")
+        self.low.em.line(f"{name} = {expr}")
+        return name
+
+    def lit(self, value, dt) -> str:
+        return literal(value, dt)
+
+    def use(self, fn: str) -> None:
+        self.low.imports.add(fn)
+
+    # -- expressions ---------------------------------------------------------------------
+    def value(self, a, idx) -> str:
+        low = self.low
+        if type(a) is Lit:
+            return low.literal_atom(a)
+        key = (a, idx)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        if not self.plan.inlined(a):
+            return low.read(a, [low.index(t) for t in idx])
+        eqn = self.plan.producer[a]
+        expr = self.expr_of(eqn, idx)
+        if self.counts.get(key, 0) > 1:
+            expr = self.hoist(expr)
+        self.cache[key] = expr
+        return expr
+
+    def expr_of(self, eqn, idx) -> str:
+        """The expression for ``eqn``'s output at index ``idx`` (its inputs by value())."""
+        kind = self.plan.kind[eqn]
+        if eqn.prim.name == "iota":
+            i = self.low.index(idx[eqn.params["dimension"]])
+            dt = np.dtype(eqn.params["dtype"])
+            return i if dt == np.int64 else f"np.{dt.name}({i})"
+        pairs = index_map(eqn, kind, idx)
+        if kind == INDEX:
+            return self.value(eqn.inputs[0], pairs[0][0])
+        return emit_elementwise(self, eqn, [self.value(x, i) for x, (i, _) in zip(eqn.inputs,
+                                                                                 pairs)])
+
+    # -- the nest ------------------------------------------------------------------------
+    def emit(self) -> None:
+        low, nest, plan = self.low, self.nest, self.plan
+        r = len(nest.shape)
+        ident = identity(r)
+        # count reads (for CSE) and collect the equations this nest computes (for comments)
+        covered: set = set(nest.roots)
+        self.reads_all: dict = {}
+        for root in nest.roots:
+            reads: dict = {}
+            deps: list = []
+            plan.walk(root, ident, reads, deps, set())
+            for v, rs in reads.items():
+                covered.add(plan.producer[v])
+                for i, _ in rs:
+                    self.counts[(v, i)] = self.counts.get((v, i), 0) + 1
+            for d, i in deps:
+                self.reads_all[(d, i)] = self.reads_all.get((d, i), 0) + 1
+        for eqn in low.jaxpr.eqns:
+            if eqn in covered:
+                low.comment(eqn)
+        reds = [e for e in nest.roots if plan.kind[e] == REDUCE]
+        axes = set(nest.axes or ())
+        t = r   # loops t..r-1 are the trailing reduced axes: they accumulate in locals
+        while t > 0 and (t - 1) in axes:
+            t -= 1
+        direct = any(a < t for a in axes)   # some reduced axis is outside a kept one
+        self.ops = {}
+        for eqn in nest.roots:
+            out = eqn.outvars[0]
+            if plan.kind[eqn] != REDUCE:
+                low.alloc(out)
+                continue
+            op = _REDUCE_OPS[eqn.prim.name]
+            x = eqn.inputs[0].aval
+            empty = any(x.shape[a] == 0 for a in eqn.params["axes"])
+            ident_v = literal(_identity_value(op, out.aval.dtype, empty), out.aval.dtype)
+            if direct:
+                low.alloc(out, fill=ident_v)
+            elif out.aval.ndim:
+                low.alloc(out)
+            self._check_empty(eqn, op)
+            self.ops[eqn] = (op, ident_v)
+        if t == 0 and reds and not direct:   # full reductions: the output is the accumulator
+            for eqn in reds:
+                low.em.line(f"{low.out(eqn.outvars[0])} = {self.ops[eqn][1]}")
+        par = bool(r) and (0 not in axes or (t == 0 and bool(reds) and not direct and all(
+            self.ops[e][0] in ("sum", "prod") for e in reds)))
+        blocked = (r > 0 and self.fast and (not reds or t < r) and "fsin_bounded" in FAST_KERNELS
+                   and any(e.prim.name in ("sin", "cos") for e in covered))
+        em = low.em
+        depth0 = em.depth
+        names = [f"i{k}" for k in range(r)]
+        acc_names: dict = {}
+        for k in range(r):
+            if k == t:
+                for eqn in reds:
+                    if t > 0:
+                        acc_names[eqn] = low.fresh("acc")
+                        em.line(f"{acc_names[eqn]} = {self.ops[eqn][1]}")
+                    else:
+                        acc_names[eqn] = low.out(eqn.outvars[0])
+            rng = "prange" if k == 0 and par and low.parallel else "range"
+            if k == r - 1 and blocked:
+                self._blocked_loop(names, axes, t, acc_names, nest.shape[k], rng)
+                break
+            low.uses_prange |= rng == "prange"
+            em.line(f"for {names[k]} in {rng}({low.dim(nest.shape[k])}):")
+            em.depth += 1
+        else:
+            self._body(names, axes, t, acc_names)
+        # after closing loop t, combine the trailing accumulators into the outputs
+        if 0 < t < r:
+            em.depth = depth0 + t
+            kept = [names[j] for j in range(t) if j not in axes]
+            for eqn in reds:
+                out = eqn.outvars[0]
+                if direct:
+                    self._accumulate(self._cell(out, kept), acc_names[eqn], self.ops[eqn][0],
+                                     out.aval.dtype)
+                else:
+                    low.store(out, kept, acc_names[eqn])
+        em.depth = depth0
+
+    def _body(self, names, axes, t, acc_names) -> None:
+        """The innermost statements: store each root, accumulate each reduction."""
+        low, r = self.low, len(names)
+        ident = identity(r)
+        self.cache = {}
+        for eqn in self.nest.roots:
+            out = eqn.outvars[0]
+            if self.plan.kind[eqn] == REDUCE:
+                v = self.value(eqn.inputs[0], ident)
+                op, dt = self.ops[eqn][0], out.aval.dtype
+                if eqn in acc_names:
+                    self._accumulate(acc_names[eqn], v, op, dt)
+                else:   # the innermost axis is kept: accumulate in the output array
+                    kept = [names[k] for k in range(r) if k not in axes]
+                    self._accumulate(self._cell(out, kept), v, op, dt)
+                continue
+            key = (out, ident)
+            expr = self.expr_of(eqn, ident)
+            if self.reads_all.get(key, 0) and not _SIMPLE.fullmatch(expr):
+                expr = self.hoist(expr)
+            self.cache[key] = expr
+            low.store(out, names, expr)
+
+    def _blocked_loop(self, names, axes, t, acc_names, extent, rng) -> None:
+        """The innermost loop in blocks of _BLOCK, with the cheap sin/cos kernels (exact for
+        |x| <= 2**30); a block with a larger argument is redone with the full-range ones, and
+        so is the tail. Reductions of a block go to block-local accumulators first, so a redo
+        does not count twice. (funcad.codegen.fastmath's recommended loop shape.)"""
+        low, em = self.low, self.low.em
+        i = names[-1]
+        n = low.dim(extent)
+        nb, blk, lo, far = (low.fresh("nblk"), low.fresh("blk"), low.fresh("lo"),
+                            low.fresh("far"))
+        em.line(f"{nb} = {n} // {_BLOCK}")
+        low.uses_prange |= rng == "prange"
+        with em.block(f"for {blk} in {rng}({nb}):"):
+            em.line(f"{lo} = {blk} * {_BLOCK}")
+            block_acc = {e: low.fresh("bacc") for e in acc_names}
+            for e, b in block_acc.items():
+                em.line(f"{b} = {self.ops[e][1]}")
+            em.line(f"{far} = 0")
+            with em.block(f"for {i} in range({lo}, {lo} + {_BLOCK}):"):
+                self.trig_args = {}   # argument text -> its local name
+                self._body(names, axes, t, block_acc)
+                for a in self.trig_args.values():
+                    em.line(f"{far} |= trig_out_of_range({a})")
+                self.use("trig_out_of_range")
+                self.trig_args = None
+            with em.block(f"if {far}:"):
+                for e, b in block_acc.items():
+                    em.line(f"{b} = {self.ops[e][1]}")
+                with em.block(f"for {i} in range({lo}, {lo} + {_BLOCK}):"):
+                    self._body(names, axes, t, block_acc)
+            for e, b in block_acc.items():
+                self._accumulate(acc_names[e], b, self.ops[e][0], e.outvars[0].aval.dtype)
+        with em.block(f"for {i} in range({nb} * {_BLOCK}, {n}):"):
+            self._body(names, axes, t, acc_names)
+
+    def trig(self, fast: str, x: str) -> str:
+        """The fastmath kernel to call for ``fast`` (``fsin``...) on ``x``: the bounded
+        sin/cos inside the first pass of a blocked loop (recording ``x`` for the range
+        check), the full-range kernels elsewhere."""
+        if self.trig_args is not None and fast in ("fsin", "fcos"):
+            if x not in self.trig_args:
+                self.trig_args[x] = self.hoist(x)
+            x = self.trig_args[x]
+            fast = fast + "_bounded"
+        self.use(fast)
+        return f"{fast}({x})"
+
+    def _cell(self, out, kept) -> str:
+        name = self.low.out(out)
+        return f"{name}[{', '.join(kept)}]" if kept else name
+
+    def _check_empty(self, eqn, op):
+        x = eqn.inputs[0].aval
+        if op in ("max", "min") and any(x.shape[a] == 0 for a in eqn.params["axes"]):
+            self.low.em.line(f'raise ValueError("zero-size array to reduction operation '
+                             f'{op}imum which has no identity")')
+
+    def _accumulate(self, target: str, v: str, op: str, dt) -> None:
+        em = self.low.em
+        dt = np.dtype(dt)
+        if op == "sum":
+            em.line(f"{target} += {v}")
+        elif op == "prod":
+            em.line(f"{target} *= {v}")
+        elif dt == np.bool_:
+            em.line(f"{target} = {target} {'|' if op == 'max' else '&'} {v}")
+        elif dt == np.float64 and f"f{op}imum" in FAST_KERNELS:
+            # llvm.maximum/minimum: NaN-propagating like np.max, and vectorizable
+            self.use(f"f{op}imum")
+            em.line(f"{target} = f{op}imum({target}, {v})")
+        else:
+            v = self.hoist(v)
+            cmp = ">" if op == "max" else "<"
+            nan = f" or {v} != {v}" if dt.kind == "f" else ""
+            em.line(f"{target} = {v} if {v} {cmp} {target}{nan} else {target}")

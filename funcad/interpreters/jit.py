@@ -1,0 +1,620 @@
+"""jit: trace a function once per signature, lower it to one Numba loop nest, call that.
+
+Two pieces live here.
+
+``jit_p`` is a *higher-order primitive*: its equation carries a whole ClosedJaxpr (param
+``jaxpr``, always without consts: constants are passed as leading arguments, so compiled code
+never freezes them as globals). Its rules transform that inner jaxpr and bind ``jit_p`` again,
+so every transformation of a jitted function still runs compiled:
+
+* impl: lower + compile (cached per jaxpr object, and by source text in codegen/compile.py);
+* jvp: trace the jvp of the inner jaxpr (nonzero tangents only) and bind it;
+* partial_eval (what ``linearize``/``grad`` use): split the inner jaxpr into a known part,
+  run now (compiled) on the interpreter below, and an unknown part staged as a new ``jit_p``;
+* transpose: trace the backward pass of the (linear) inner jaxpr;
+* batch: trace the inner jaxpr under a batching interpreter, all batch axes moved to 0.
+
+:func:`jit` is what users call. It flattens the arguments, looks the signature up in a dict
+(one ``dict.get`` on a tuple of dtypes and shapes for the common call with arrays), and calls
+the compiled function directly; under another transformation (or with tracers among the
+arguments) it binds ``jit_p`` so that the transformation sees one equation.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import re
+from typing import Callable, Sequence
+
+import numpy as np
+
+from funcad import core
+from funcad.config import config
+from funcad.core import (Primitive, ShapedArray, Tracer, bind_with, check_dtype,
+                         current_interpreter, get_aval, new_interpreter)
+from funcad.interpreters.batching import (BatchInterpreter, BatchTracer, moveaxis,
+                                          needs_axis_size)
+from funcad.interpreters.jvp import Zero, jvp_flat
+from funcad.interpreters.partial_eval import partial_eval_jaxpr
+from funcad.interpreters.stage import trace_to_jaxpr
+from funcad.interpreters.transpose import UndefinedPrimal, backward_pass
+from funcad.ir import ClosedJaxpr, Jaxpr, eval_jaxpr
+from funcad.tree_util import tree_flatten, tree_unflatten
+
+__all__ = ["jit", "jit_p", "Lowered"]
+
+# config.update writes into this dict: reading it is one dict lookup on the hot path.
+_cfg = object.__getattribute__(config, "_values")
+_EVAL = core.eval_interpreter
+_ND = np.ndarray
+_PY_SCALARS = (float, int, bool)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled executables, one per (jaxpr object, parallel, exact_math)
+
+def _no_consts(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list]:
+    """The jaxpr with its constvars turned into leading invars, and the constants."""
+    j = closed.jaxpr
+    if not j.constvars:
+        return closed, []
+    return ClosedJaxpr(Jaxpr([], j.constvars + j.invars, j.eqns, j.outvars), []), closed.consts
+
+
+def _as_scalar(x):
+    return x[()] if type(x) is _ND else x
+
+
+def _out_converter(aval: ShapedArray):
+    return aval.dtype.type if aval.ndim == 0 else None
+
+
+class _Executable:
+    """A compiled jaxpr: ``run(args)`` takes the jaxpr's inputs, returns a list of outputs.
+
+    Rank-0 inputs are passed to Numba as scalars and rank-0 outputs come back as NumPy
+    scalars (``np.float64`` ...), as NumPy's own reductions return them."""
+    __slots__ = ("fn", "source", "fn_name", "dims", "suffix", "scalar_in", "out_conv")
+
+    def __init__(self, closed: ClosedJaxpr, name: str, parallel: bool):
+        from funcad.codegen.compile import compile_source
+        from funcad.codegen.lower import lower_jaxpr
+        lowered = lower_jaxpr(closed.jaxpr, name=name, parallel=parallel,
+                              exact_math=bool(_cfg["exact_math"]))
+        self.source = lowered.source
+        self.fn_name = lowered.fn_name
+        self.dims = lowered.dims
+        self.fn = compile_source(lowered.source, lowered.fn_name, parallel=lowered.parallel)
+        self.suffix = tuple(_as_scalar(c) if get_aval(c).ndim == 0 else c
+                            for c in lowered.extra_consts) + lowered.tail
+        self.scalar_in = tuple(i for i, a in enumerate(closed.in_avals) if a.ndim == 0)
+        conv = [_out_converter(a) for a in closed.out_avals]
+        self.out_conv = tuple(conv) if any(c is not None for c in conv) else None
+
+    def run(self, args: Sequence) -> list:
+        if self.scalar_in:
+            args = list(args)
+            for i in self.scalar_in:
+                args[i] = _as_scalar(args[i])
+        try:
+            res = self.fn(*args, *self.suffix)
+        except _NumbaError as e:
+            raise _codegen_error(self.fn_name, self.source, e) from e
+        if self.out_conv is None:
+            return list(res)
+        return [r if c is None else c(r) for r, c in zip(res, self.out_conv)]
+
+
+def _numba_error_class():
+    from numba.core.errors import NumbaError
+    return NumbaError
+
+
+_NumbaError = _numba_error_class()
+
+
+def _codegen_error(fn_name: str, source: str, e: Exception) -> RuntimeError:
+    """A Numba compile error in generated code is a funcad bug: say so, show the source."""
+    said = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()[:2000]   # without terminal colours
+    return RuntimeError(
+        f"jit: Numba could not compile the generated function {fn_name} (a bug in funcad's "
+        f"code generator; please report it with this message). Run without jit meanwhile: "
+        f"funcad.config.update('disable_jit', True). Numba said: {said}\n"
+        f"--- generated source ---\n{source}")
+
+
+_LRU_SIZE = 512
+_executables: collections.OrderedDict = collections.OrderedDict()
+_rule_cache: collections.OrderedDict = collections.OrderedDict()
+
+
+def _lru_get(cache, key, owner, build):
+    """``build()`` memoized under ``key``; ``owner`` (the jaxpr whose id is in the key) is held
+    with the value, so the id cannot be reused while the entry lives."""
+    hit = cache.get(key)
+    if hit is not None and hit[0] is owner:
+        cache.move_to_end(key)
+        return hit[1]
+    val = build()
+    cache[key] = (owner, val)
+    if len(cache) > _LRU_SIZE:
+        cache.popitem(last=False)
+    return val
+
+
+def executable(closed: ClosedJaxpr, name: str, parallel: bool) -> _Executable:
+    key = (id(closed), bool(parallel), bool(_cfg["exact_math"]))
+    return _lru_get(_executables, key, closed,
+                    lambda: _Executable(closed, name, parallel))
+
+
+def _writable_c(x):
+    """Arrays made by NumPy views (broadcast_to, transposes) as C-contiguous writable copies,
+    so Numba sees one array type per rank and dtype and compiles once."""
+    if type(x) is _ND and not (x.flags.c_contiguous and x.flags.writeable):
+        return np.array(x, order="C")
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# The primitive
+
+def _jit_impl(*args, jaxpr: ClosedJaxpr, name: str, parallel: bool):
+    if _cfg["disable_jit"]:
+        return eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, args)
+    return executable(jaxpr, name, parallel).run([_writable_c(a) for a in args])
+
+
+def _jit_abstract(*avals, jaxpr: ClosedJaxpr, name: str, parallel: bool):
+    return list(jaxpr.out_avals)
+
+
+def _trace_closed(fun, avals, name) -> tuple[ClosedJaxpr, list]:
+    return _no_consts(trace_to_jaxpr(fun, avals, name))
+
+
+def _jvp_jaxpr(closed: ClosedJaxpr, nonzero: tuple, name: str):
+    in_avals = closed.in_avals
+    n = len(in_avals)
+    store: dict = {}
+
+    def fun(*args):
+        it = iter(args[n:])
+        tangents = [next(it) if z else Zero(a) for a, z in zip(in_avals, nonzero)]
+        outs, t_outs = jvp_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, xs),
+                                list(args[:n]), tangents, f"jvp({name})")
+        store["nz"] = tuple(type(t) is not Zero for t in t_outs)
+        return list(outs) + [t for t in t_outs if type(t) is not Zero]
+
+    avals = list(in_avals) + [a for a, z in zip(in_avals, nonzero) if z]
+    jaxpr, consts = _trace_closed(fun, avals, f"jvp({name})")
+    return jaxpr, consts, store["nz"]
+
+
+def _jit_jvp(primals, tangents, *, jaxpr: ClosedJaxpr, name: str, parallel: bool):
+    nonzero = tuple(type(t) is not Zero for t in tangents)
+    jvp_closed, consts, out_nz = _lru_get(
+        _rule_cache, ("jvp", id(jaxpr), nonzero), jaxpr,
+        lambda: _jvp_jaxpr(jaxpr, nonzero, name))
+    outs = jit_p.bind(*consts, *primals, *[t for t, z in zip(tangents, nonzero) if z],
+                      jaxpr=jvp_closed, name=f"jvp_{name}", parallel=parallel)
+    n = len(jaxpr.out_avals)
+    it = iter(outs[n:])
+    t_outs = [next(it) if z else Zero(a) for a, z in zip(jaxpr.out_avals, out_nz)]
+    return outs[:n], t_outs
+
+
+def _pe_jaxprs(closed: ClosedJaxpr, unknowns: tuple, name: str):
+    known, unknown, out_unknowns, num_res = partial_eval_jaxpr(closed, unknowns,
+                                                               f"partial_eval({name})")
+    known, known_consts = _no_consts(known)
+    return known, known_consts, unknown, tuple(out_unknowns), num_res
+
+
+def _jit_partial_eval(pe, args, params):
+    closed, name, parallel = params["jaxpr"], params["name"], params["parallel"]
+    unknowns = tuple(pe.is_unknown(x) for x in args)
+    known, known_consts, unknown, out_unknowns, num_res = _lru_get(
+        _rule_cache, ("pe", id(closed), unknowns), closed,
+        lambda: _pe_jaxprs(closed, unknowns, name))
+    known_args = [x for x, u in zip(args, unknowns) if not u]
+    known_outs = bind_with(pe.prev, jit_p, *known_consts, *known_args, jaxpr=known,
+                           name=f"known_{name}", parallel=parallel)
+    n_known = len(known_outs) - num_res
+    residuals = list(known_outs[n_known:])
+    unknown_outs = []
+    if any(out_unknowns):
+        unknown_outs = pe.stage(jit_p, residuals + [x for x, u in zip(args, unknowns) if u],
+                                dict(jaxpr=unknown, name=f"lin_{name}", parallel=parallel))
+    ik, iu = iter(known_outs[:n_known]), iter(unknown_outs)
+    return [next(iu) if u else next(ik) for u in out_unknowns]
+
+
+def _transpose_jaxpr(closed: ClosedJaxpr, undef: tuple, ct_nz: tuple, name: str):
+    in_avals, out_avals = closed.in_avals, closed.out_avals
+    n_def = sum(1 for u in undef if not u)
+    store: dict = {}
+
+    def fun(*xs):
+        it_d, it_c = iter(xs[:n_def]), iter(xs[n_def:])
+        bargs = [UndefinedPrimal(a) if u else next(it_d) for a, u in zip(in_avals, undef)]
+        bcts = [next(it_c) if z else Zero(a) for a, z in zip(out_avals, ct_nz)]
+        res = backward_pass(closed.jaxpr, closed.consts, bargs, bcts)
+        lin = [r for r, u in zip(res, undef) if u]
+        store["nz"] = tuple(type(r) is not Zero for r in lin)
+        return [r for r in lin if type(r) is not Zero]
+
+    avals = ([a for a, u in zip(in_avals, undef) if not u]
+             + [a for a, z in zip(out_avals, ct_nz) if z])
+    jaxpr, consts = _trace_closed(fun, avals, f"transpose({name})")
+    return jaxpr, consts, store["nz"]
+
+
+def _jit_transpose(cts, *args, jaxpr: ClosedJaxpr, name: str, parallel: bool):
+    undef = tuple(type(a) is UndefinedPrimal for a in args)
+    ct_nz = tuple(c is not None and type(c) is not Zero for c in cts)
+    tr, consts, res_nz = _lru_get(
+        _rule_cache, ("transpose", id(jaxpr), undef, ct_nz), jaxpr,
+        lambda: _transpose_jaxpr(jaxpr, undef, ct_nz, name))
+    outs = iter(jit_p.bind(*consts, *[a for a, u in zip(args, undef) if not u],
+                           *[c for c, z in zip(cts, ct_nz) if z],
+                           jaxpr=tr, name=f"transpose_{name}", parallel=parallel)
+                if any(res_nz) else [])
+    it_nz = iter(res_nz)
+    result = []
+    for a, u in zip(args, undef):
+        if not u:
+            result.append(None)
+        else:
+            result.append(next(outs) if next(it_nz) else Zero(a.aval))
+    return result
+
+
+def _batch_jaxpr(closed: ClosedJaxpr, avals, dims: tuple, size: int, name: str):
+    store: dict = {}
+
+    def fun(*xs):
+        interp = BatchInterpreter(current_interpreter(), size, f"vmap({name})")
+        ins = [x if d is None else BatchTracer(interp, x, d) for x, d in zip(xs, dims)]
+        with new_interpreter(interp):
+            lifted = [interp.lift(o) for o in eval_jaxpr(closed.jaxpr, closed.consts, ins)]
+        store["dims"] = [None if d is None else 0 for _, d in lifted]
+        return [v if d is None else moveaxis(v, d, 0) for v, d in lifted]
+
+    jaxpr, consts = _trace_closed(fun, avals, f"vmap({name})")
+    return jaxpr, consts, store["dims"]
+
+
+@needs_axis_size
+def _jit_batch(vals, dims, *, jaxpr: ClosedJaxpr, name: str, parallel: bool, axis_size: int):
+    dims = tuple(dims)
+    bj, consts, out_dims = _lru_get(
+        _rule_cache, ("batch", id(jaxpr), dims, axis_size), jaxpr,
+        lambda: _batch_jaxpr(jaxpr, [get_aval(v) for v in vals], dims, axis_size, name))
+    outs = jit_p.bind(*consts, *vals, jaxpr=bj, name=f"vmap_{name}", parallel=parallel)
+    return outs, list(out_dims)
+
+
+jit_p = Primitive("jit", impl=_jit_impl, abstract_eval=_jit_abstract, jvp=_jit_jvp,
+                  transpose=_jit_transpose, batch=_jit_batch, partial_eval=_jit_partial_eval,
+                  multiple_results=True,
+                  xfail={"registry": "higher-order: tested through funcad.jit in "
+                                     "tests/test_jit.py"})
+
+
+# ---------------------------------------------------------------------------------------------
+# The user-facing jit
+
+def _leaf_key(x):
+    t = type(x)
+    if t is _ND:
+        return (x.dtype, x.shape)
+    if t in _PY_SCALARS:
+        return t
+    if isinstance(x, Tracer):
+        return ("tracer", x.aval)
+    aval = get_aval(x)
+    return (aval.dtype, aval.shape)
+
+
+def _abstractify(x) -> ShapedArray:
+    t = type(x)
+    if t is _ND:
+        return ShapedArray(x.shape, check_dtype(x.dtype))
+    return get_aval(x)
+
+
+def _fast_key(args):
+    """The key ``_Jitted.__call__`` computes for these arguments (None: no fast path)."""
+    if len(args) == 1 and type(args[0]) is _ND:
+        return (args[0].dtype, args[0].shape)
+    key = []
+    for a in args:
+        if type(a) is _ND:
+            key.append(a.dtype)
+            key.append(a.shape)
+        elif type(a) in _PY_SCALARS:
+            key.append(type(a))
+        else:
+            return None
+    return tuple(key)
+
+
+class Lowered:
+    """What ``jit(f).lower(*args)`` returns: the traced ``jaxpr`` (a ClosedJaxpr whose consts
+    are the arrays ``f`` closes over) and ``source``, the Python text Numba compiles (one
+    function named ``fn_name``; it takes the jaxpr's consts and inputs, then ``__dims`` and
+    ``__lits``: the array extents and the shape-dependent constants, which are never written
+    into the text)."""
+
+    def __init__(self, jaxpr: ClosedJaxpr, lowered):
+        self.jaxpr = jaxpr
+        self.source = lowered.source
+        self.fn_name = lowered.fn_name
+        self.dims = lowered.dims
+        self.lits = lowered.lits
+        self.parallel = lowered.parallel
+
+    def compile(self):
+        """The Numba dispatcher for :attr:`source`."""
+        from funcad.codegen.compile import compile_source
+        return compile_source(self.source, self.fn_name, parallel=self.parallel)
+
+    def __str__(self):
+        return self.source
+
+    def __repr__(self):
+        return f"<funcad Lowered {self.fn_name}>"
+
+
+class _Entry:
+    """One traced signature: the jaxpr (consts as leading inputs) and, once called eagerly,
+    a specialized caller of the compiled function."""
+    __slots__ = ("closed", "jaxpr", "consts", "out_tree", "call", "exact")
+
+    def __init__(self, closed, out_tree):
+        self.closed = closed
+        self.jaxpr, self.consts = _no_consts(closed)
+        self.out_tree = out_tree
+        self.call = None
+        self.exact = None   # config.exact_math when `call` was made
+
+    def make_call(self, name: str, parallel: bool):
+        """A function of the flat leaves calling the compiled code, specialized so that the
+        common case (arrays in, one array out) does nothing but the call."""
+        exe = executable(self.jaxpr, name, parallel)
+        fn = exe.fn
+        prefix = tuple(_as_scalar(c) if get_aval(c).ndim == 0 else _writable_c(c)
+                       for c in self.consts)
+        suffix = exe.suffix
+        n_pre = len(prefix)
+        scalar_in = tuple(i - n_pre for i in exe.scalar_in if i >= n_pre)
+        out_tree, conv = self.out_tree, exe.out_conv
+        single = out_tree == _LEAF_TREE
+
+        source, fn_name = exe.source, exe.fn_name
+        if single and conv is None and not scalar_in and not prefix:
+            def call(leaves):
+                try:
+                    return fn(*leaves, *suffix)[0]
+                except _NumbaError as e:
+                    raise _codegen_error(fn_name, source, e) from e
+        else:
+            def call(leaves):
+                if scalar_in:
+                    leaves = list(leaves)
+                    for i in scalar_in:
+                        leaves[i] = _as_scalar(leaves[i])
+                try:
+                    res = fn(*prefix, *leaves, *suffix)
+                except _NumbaError as e:
+                    raise _codegen_error(fn_name, source, e) from e
+                if conv is not None:
+                    res = [r if c is None else c(r) for r, c in zip(res, conv)]
+                if single:
+                    return res[0]
+                return tree_unflatten(out_tree, res)
+
+        self.call = call
+        self.exact = _cfg["exact_math"]
+        return call
+
+
+_LEAF_TREE = tree_flatten(0)[1]
+
+
+class _Jitted:
+    """The callable ``jit(fun)`` returns."""
+
+    def __init__(self, fun: Callable, static_argnums, static_argnames, parallel: bool):
+        self.fun = fun
+        self.name = getattr(fun, "__name__", type(fun).__name__)
+        self.parallel = bool(parallel)
+        nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        names = ((static_argnames,) if isinstance(static_argnames, str)
+                 else tuple(static_argnames))
+        for n in nums:
+            if not isinstance(n, int):
+                raise TypeError(f"jit({self.name}): static_argnums must be ints, got {n!r}")
+        self.static_argnums = nums
+        self.static_argnames = names
+        self._simple = not nums and not names
+        self._cache: dict = {}
+        self._fast: dict = {}
+        functools.update_wrapper(self, fun, updated=())
+
+    def __get__(self, obj, objtype=None):   # @jit on methods
+        return self if obj is None else functools.partial(self, obj)
+
+    def __repr__(self):
+        return f"<funcad.jit of {self.name}>"
+
+    # -- the hot path --------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        # The hot path: arrays and Python scalars in, no transformation active. One dict
+        # lookup on the dtypes and shapes; everything else happens on the first call.
+        if not kwargs and core._current is _EVAL and not _cfg["disable_jit"]:
+            if len(args) == 1:
+                a = args[0]
+                if type(a) is _ND:
+                    entry = self._fast.get((a.dtype, a.shape))
+                    if entry is not None and entry.exact is _cfg["exact_math"]:
+                        return entry.call(args)
+            else:
+                key = []
+                for a in args:
+                    t = type(a)
+                    if t is _ND:
+                        key.append(a.dtype)
+                        key.append(a.shape)
+                    elif t in _PY_SCALARS:
+                        key.append(t)
+                    else:
+                        break
+                else:
+                    entry = self._fast.get(tuple(key))
+                    if entry is not None and entry.exact is _cfg["exact_math"]:
+                        return entry.call(args)
+        return self._call_slow(args, kwargs)
+
+    # -- everything else -----------------------------------------------------------------
+    def _split(self, args, kwargs):
+        """(dynamic pytree, static key, a function of the dynamic leaves' pytree)."""
+        nargs = len(args)
+        nums = set()
+        for n in self.static_argnums:
+            if not -nargs <= n < nargs:
+                raise ValueError(f"jit({self.name}): static_argnums {self.static_argnums} "
+                                 f"refers to argument {n}, but it was called with {nargs} "
+                                 f"positional argument(s)")
+            nums.add(n % nargs)
+        static = []
+        for i in sorted(nums):
+            static.append((i, self._check_static(f"argument {i}", args[i])))
+        for k in self.static_argnames:
+            if k in kwargs:
+                static.append((k, self._check_static(f"argument {k!r}", kwargs[k])))
+        dyn_args = tuple(a for i, a in enumerate(args) if i not in nums)
+        dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+        return (dyn_args, dyn_kwargs), tuple(static), nums
+
+    def _check_static(self, what, v):
+        if isinstance(v, (np.ndarray, Tracer)):
+            raise TypeError(
+                f"jit({self.name}): {what} is marked static (static_argnums/static_argnames) "
+                f"but is an array of shape {np.shape(v)}; arrays cannot be static because "
+                f"static values must be hashable Python constants. Pass it as a normal "
+                f"argument, or pass a tuple if it really is a constant.")
+        try:
+            hash(v)
+        except TypeError as e:
+            raise TypeError(
+                f"jit({self.name}): {what} is marked static (static_argnums/static_argnames) "
+                f"but its value of type {type(v).__name__} is not hashable ({e}). Static "
+                f"arguments are cache keys: pass a hashable value (a tuple instead of a "
+                f"list, a frozenset instead of a set).") from None
+        return v
+
+    def _call_slow(self, args, kwargs):
+        if _cfg["disable_jit"]:
+            return self.fun(*args, **kwargs)
+        if self._simple and not kwargs:
+            dyn, static, nums = (args, {}), (), ()
+        else:
+            dyn, static, nums = self._split(args, kwargs)
+        leaves, treedef = tree_flatten(dyn)
+        try:
+            key = (treedef, static, tuple(_leaf_key(x) for x in leaves))
+        except TypeError as e:
+            raise TypeError(
+                f"jit({self.name}): {e} Arguments of a jitted function are arrays (or pytrees "
+                f"of arrays); mark a Python constant argument with static_argnums or "
+                f"static_argnames.") from None
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._trace(args, kwargs, nums, leaves, treedef)
+            if not any(isinstance(c, Tracer) for c in entry.consts):
+                self._cache[key] = entry
+        if core._current is not _EVAL or any(isinstance(x, Tracer) for x in leaves):
+            outs = jit_p.bind(*entry.consts, *leaves, jaxpr=entry.jaxpr, name=self.name,
+                              parallel=self.parallel)
+            return tree_unflatten(entry.out_tree, outs)
+        call = entry.call
+        if call is None or entry.exact is not _cfg["exact_math"]:
+            call = entry.make_call(self.name, self.parallel)
+        if self._simple and not kwargs:
+            key = _fast_key(args)
+            if key is not None:
+                self._fast[key] = entry
+        return call(leaves)
+
+    def _trace(self, args, kwargs, nums, leaves, treedef) -> _Entry:
+        avals = [_abstractify(x) for x in leaves]
+        store: dict = {}
+        fun = self.fun
+        statics = {i: args[i] for i in nums}
+        static_kw = {k: kwargs[k] for k in self.static_argnames if k in kwargs}
+        n_total = len(args)
+
+        def flat(*xs):
+            dyn_args, dyn_kwargs = tree_unflatten(treedef, xs)
+            it = iter(dyn_args)
+            full = [statics[i] if i in statics else next(it) for i in range(n_total)]
+            out = fun(*full, **dyn_kwargs, **static_kw)
+            out_leaves, store["out_tree"] = tree_flatten(out)
+            return out_leaves
+
+        closed = trace_to_jaxpr(flat, avals, f"jit({self.name})")
+        return _Entry(closed, store["out_tree"])
+
+    def lower(self, *args, **kwargs) -> Lowered:
+        """Trace and generate code for these arguments without running anything."""
+        from funcad.codegen.lower import lower_jaxpr
+        dyn, static, nums = self._split(args, kwargs)
+        leaves, treedef = tree_flatten(dyn)
+        entry = self._trace(args, kwargs, nums, leaves, treedef)
+        lowered = lower_jaxpr(entry.jaxpr.jaxpr, name=self.name, parallel=self.parallel,
+                              exact_math=bool(_cfg["exact_math"]))
+        return Lowered(entry.closed, lowered)
+
+
+def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = (), parallel: bool = False):
+    """Compile ``fun`` to one fused, Numba-compiled loop nest per argument signature.
+
+    Parameters
+    ----------
+    fun : callable
+        A function of arrays (pytrees of arrays) written with ``funcad.numpy`` / ``lax``.
+    static_argnums, static_argnames : int or sequence
+        Arguments that are Python constants (hashable): they are part of the cache key and
+        ``fun`` sees their values while tracing, so Python control flow may depend on them.
+    parallel : bool
+        Run the outermost loop of each loop nest on all cores (``numba.prange``).
+
+    Returns
+    -------
+    callable
+        Same signature as ``fun``; returns NumPy arrays (rank-0 results as NumPy scalars,
+        like NumPy's reductions). ``.lower(*args)`` shows the jaxpr and generated source.
+
+    Notes
+    -----
+    ``fun`` is traced once per (pytree structure, shapes, dtypes, static values); arrays it
+    closes over are captured as constants at that time. A new shape with the same ranks and
+    dtypes retraces (cheap) but reuses the compiled code. Under ``grad``/``vmap``/``jvp`` the
+    call is a ``jit`` equation whose transformed versions are compiled too. Set
+    ``funcad.config.update("disable_jit", True)`` (or ``FUNCAD_DISABLE_JIT=1``) to run
+    everything eagerly.
+
+    >>> import numpy as np, funcad.numpy as fnp
+    >>> f = jit(lambda x: fnp.sum(fnp.sin(x) ** 2))
+    >>> float(f(np.zeros(3)))
+    0.0
+    """
+    if fun is None:
+        return functools.partial(jit, static_argnums=static_argnums,
+                                 static_argnames=static_argnames, parallel=parallel)
+    if not callable(fun):
+        raise TypeError(f"jit: expected a function, got {type(fun).__name__}")
+    return _Jitted(fun, static_argnums, static_argnames, parallel)
