@@ -156,36 +156,18 @@ class custom_jvp:
         self.jvp_rule = jvp
 
     def __call__(self, *args, **kwargs):
-        if kwargs:
-            raise TypeError(f"custom_jvp function {self.__name__}: pass arguments "
-                            f"positionally (keyword arguments are not supported)")
-        if self.jvp_rule is None:
-            raise AttributeError(f"no jvp rule defined for custom_jvp function "
-                                 f"{self.__name__}; use @{self.__name__}.defjvp")
-        nd = self.nondiff_argnums
-        static = {i: args[i] for i in nd}
-        dyn = [a for i, a in enumerate(args) if i not in nd]
-        leaves, in_tree = tree_flatten(tuple(dyn))
-        if core.is_eager() and not any(isinstance(x, Tracer) for x in leaves):
+        _check_call(self, kwargs, self.jvp_rule, "custom_jvp", "@{}.defjvp")
+        tr = _Traced(self, args, "custom_jvp")
+        if tr.eager:
             return self.fun(*args)
-        leaves = [_to_value(x) for x in leaves]
-        full = _merge(static, len(args))
-        store: dict = {}
-
-        def flat_fun(*xs):
-            out = self.fun(*full(tree_unflatten(in_tree, xs)))
-            outs, store["out_tree"] = tree_flatten(out)
-            return [_to_value(o) for o in outs]
-
-        closed = trace_to_jaxpr(flat_fun, [get_aval(x) for x in leaves], "custom_jvp")
-        out_tree = store["out_tree"]
+        in_tree, out_tree, closed = tr.in_tree, tr.out_tree, tr.closed
         out_avals = closed.out_avals
-        rule, name = self.jvp_rule, self.__name__
+        rule, name, nd = self.jvp_rule, self.__name__, self.nondiff_argnums
 
         def jvp_fn(primals, tangents):
             p = tree_unflatten(in_tree, primals)
             t = tree_unflatten(in_tree, tangents)
-            res = rule(*[static[i] for i in nd], p, t) if nd else rule(p, t)
+            res = rule(*tr.nondiff, p, t) if nd else rule(p, t)
             if not (isinstance(res, (tuple, list)) and len(res) == 2):
                 raise TypeError(f"custom_jvp rule of {name} must return a pair "
                                 f"(primal_out, tangent_out); got {type(res).__name__}")
@@ -209,8 +191,43 @@ class custom_jvp:
                 t_fixed.append(tl)
             return [_to_value(x) for x in p_leaves], t_fixed
 
-        outs = custom_jvp_call_p.bind(*leaves, call_jaxpr=closed, jvp_fn=jvp_fn, name=name)
+        outs = custom_jvp_call_p.bind(*tr.leaves, call_jaxpr=closed, jvp_fn=jvp_fn, name=name)
         return tree_unflatten(out_tree, outs)
+
+
+class _Traced:
+    """A custom-rule function's call, split and traced: what both call primitives need."""
+
+    def __init__(self, wrapper, args, kind: str):
+        nd = wrapper.nondiff_argnums
+        self.static = {i: args[i] for i in nd}
+        self.dyn = [a for i, a in enumerate(args) if i not in nd]
+        leaves, self.in_tree = tree_flatten(tuple(self.dyn))
+        self.eager = core.is_eager() and not any(isinstance(x, Tracer) for x in leaves)
+        if self.eager:
+            return
+        self.leaves = [_to_value(x) for x in leaves]
+        self.full = _merge(self.static, len(args))
+        self.in_avals = [get_aval(x) for x in self.leaves]
+        store: dict = {}
+
+        def flat_fun(*xs):
+            out = wrapper.fun(*self.full(tree_unflatten(self.in_tree, xs)))
+            outs, store["out_tree"] = tree_flatten(out)
+            return [_to_value(o) for o in outs]
+
+        self.closed = trace_to_jaxpr(flat_fun, self.in_avals, kind)
+        self.out_tree = store["out_tree"]
+        self.nondiff = [self.static[i] for i in nd]
+
+
+def _check_call(wrapper, kwargs, rule, kind, how):
+    if kwargs:
+        raise TypeError(f"{kind} function {wrapper.__name__}: pass arguments positionally "
+                        f"(keyword arguments are not supported)")
+    if rule is None:
+        raise AttributeError(f"no {kind[7:]} rule defined for {kind} function "
+                             f"{wrapper.__name__}; use {how.format(wrapper.__name__)}")
 
 
 def _merge(static: dict, n: int):
@@ -351,31 +368,14 @@ class custom_vjp:
         self.fwd, self.bwd = fwd, bwd
 
     def __call__(self, *args, **kwargs):
-        if kwargs:
-            raise TypeError(f"custom_vjp function {self.__name__}: pass arguments "
-                            f"positionally (keyword arguments are not supported)")
-        if self.fwd is None:
-            raise AttributeError(f"no vjp rule defined for custom_vjp function "
-                                 f"{self.__name__}; use {self.__name__}.defvjp(fwd, bwd)")
-        nd = self.nondiff_argnums
-        static = {i: args[i] for i in nd}
-        dyn = [a for i, a in enumerate(args) if i not in nd]
-        leaves, in_tree = tree_flatten(tuple(dyn))
-        if core.is_eager() and not any(isinstance(x, Tracer) for x in leaves):
+        _check_call(self, kwargs, self.fwd, "custom_vjp", "{}.defvjp(fwd, bwd)")
+        tr = _Traced(self, args, "custom_vjp")
+        if tr.eager:
             return self.fun(*args)
-        leaves = [_to_value(x) for x in leaves]
-        full = _merge(static, len(args))
+        in_tree, out_tree, closed, in_avals = tr.in_tree, tr.out_tree, tr.closed, tr.in_avals
+        name, fwd, bwd, nd, dyn, full = (self.__name__, self.fwd, self.bwd,
+                                         self.nondiff_argnums, tr.dyn, tr.full)
         store: dict = {}
-        name, fwd, bwd = self.__name__, self.fwd, self.bwd
-
-        def flat_fun(*xs):
-            out = self.fun(*full(tree_unflatten(in_tree, xs)))
-            outs, store["out_tree"] = tree_flatten(out)
-            return [_to_value(o) for o in outs]
-
-        in_avals = [get_aval(x) for x in leaves]
-        closed = trace_to_jaxpr(flat_fun, in_avals, "custom_vjp")
-        out_tree = store["out_tree"]
 
         def fwd_fn(primals):
             res = fwd(*full(tree_unflatten(in_tree, primals)))
@@ -393,7 +393,7 @@ class custom_vjp:
         def bwd_fn(res, cts):
             r = tree_unflatten(store["res_tree"], res)
             ct = tree_unflatten(out_tree, cts)
-            out = bwd(*[static[i] for i in nd], r, ct) if nd else bwd(r, ct)
+            out = bwd(*tr.nondiff, r, ct) if nd else bwd(r, ct)
             if not isinstance(out, (tuple, list)):
                 raise TypeError(f"custom_vjp bwd of {name} must return a tuple with one "
                                 f"cotangent per argument; got {type(out).__name__}")
@@ -417,6 +417,6 @@ class custom_vjp:
                 result.append(c)
             return result
 
-        outs = custom_vjp_call_p.bind(*leaves, call_jaxpr=closed, fwd_fn=fwd_fn,
+        outs = custom_vjp_call_p.bind(*tr.leaves, call_jaxpr=closed, fwd_fn=fwd_fn,
                                       bwd_fn=bwd_fn, name=name)
         return tree_unflatten(out_tree, outs)

@@ -149,3 +149,11 @@ def test_custom_rule_errors_name_the_function_and_structures():
 
     with pytest.raises(AttributeError, match="no jvp rule defined.*no_rule"):
         grad(no_rule)(1.0)
+
+
+def test_custom_rules_compose_with_jit():
+    x = np.linspace(-1, 1, 5)
+    np.testing.assert_allclose(funcad.jit(funcad.vmap(grad(twice_sin)))(x), 2 * np.cos(x))
+    np.testing.assert_allclose(funcad.jit(twice_sin)(x), np.sin(x))
+    np.testing.assert_allclose(grad(funcad.jit(scaled))(0.5, 2.0), 10 * np.cos(0.5) * 2.0)
+    np.testing.assert_allclose(funcad.jit(jacfwd(scaled))(0.5, 2.0), np.cos(0.5) * 2.0)
