@@ -60,10 +60,16 @@ def main(argv=None):
     out = f"Machine: {machine}\n\n{table(cases)}\n"
     print(out)
     if args.write:
+        import json
+        with open("BENCHMARKS.json", "w") as f:
+            json.dump([{"name": c.name, "baseline": c.baseline, "note": c.note,
+                        "results": c.results} for c in cases], f, indent=1)
         with open("BENCHMARKS.md", "w") as f:
             f.write("# Benchmarks\n\nProduced by `python -m benchmarks.run --write` (medians; "
                     "ratios are what to quote, absolute times vary on shared machines).\n\n")
             f.write(out)
+            f.write("\n![ratios](benchmarks/ratios.png)\n\n(`python -m benchmarks.plot` "
+                    "draws the figure from BENCHMARKS.json.)\n")
     return cases
 
 
