@@ -92,3 +92,25 @@ per_example = funcad.vmap(funcad.grad(loss), in_axes=(None, 0, 0))(w, xs, ys)
 print(per_example.shape)
 by_hand = (1 / (1 + np.exp(-xs @ w)) - ys)[:, None] * xs
 assert np.allclose(per_example, by_hand)
+
+# %% [markdown]
+# A batched Hessian is `vmap` of `hessian`: one d×d matrix per example, in one batched pass.
+# For the logistic loss it is p(1-p) x xᵀ.
+
+# %%
+H = funcad.vmap(funcad.hessian(loss), in_axes=(None, 0, 0))(w, xs, ys)
+p = 1 / (1 + np.exp(-xs @ w))
+assert np.allclose(H, (p * (1 - p))[:, None, None] * xs[:, :, None] * xs[:, None, :])
+print(H.shape)
+
+# %% [markdown]
+# ## Compilation with jit
+# `jit` lowers the jaxpr to one Python function with explicit fused loops and compiles it with
+# Numba. `lower(...).source` shows the code; it composes with `grad` and `vmap`.
+
+# %%
+fast = funcad.jit(f)
+print(fast.lower(x).source)
+assert np.isclose(fast(x), f(x))
+fast_grad = funcad.jit(funcad.grad(f))
+assert np.allclose(fast_grad(x), funcad.grad(f)(x))
