@@ -14,13 +14,13 @@ import math
 
 import numpy as np
 
-from funcad.core import (ShapedArray, Tracer, current_interpreter, get_aval, is_float,
-                         new_interpreter)
+from funcad.core import (ShapedArray, Tracer, _SUPPORTED, current_interpreter, get_aval,
+                         is_float, new_interpreter)
 from funcad.interpreters.batching import BatchInterpreter, BatchTracer, moveaxis, bdim_to
-from funcad.interpreters.jvp import JVPTracer, Zero, instantiate, jvp_flat
+from funcad.interpreters.jvp import JVPTracer, Zero, instantiate, jvp_flat, zeros_like_aval
 from funcad.interpreters.partial_eval import PartialEvalInterpreter
 from funcad.interpreters.stage import trace_to_jaxpr
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass
+from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, undefined
 from funcad.ir import ClosedJaxpr, eval_jaxpr
 from funcad.tree_util import (broadcast_prefix, tree_flatten, tree_map, tree_structure,
                               tree_unflatten)
@@ -36,6 +36,8 @@ def _fun_name(fun) -> str:
 
 def _as_value(x):
     """A leaf as something funcad can hold: tracers and arrays stay, scalars become arrays."""
+    if type(x) is np.ndarray and x.dtype in _SUPPORTED:
+        return x
     if isinstance(x, (Tracer, np.ndarray)):
         get_aval(x)
         return x
@@ -202,19 +204,21 @@ def _aux_wrap(fun, has_aux, store, name=None):
 # ---------------------------------------------------------------------------------------------
 # Linearize and reverse mode
 
-def linearize_flat(fun, primals, name="linearize"):
+def linearize_flat(fun, primals, name="linearize", dce: bool = True):
     """Returns (primals_out, linear ClosedJaxpr over the float inputs' tangents, float mask).
 
-    The jaxpr's inputs are the tangents of the inputs whose dtype is float (``mask``)."""
+    The jaxpr's inputs are the tangents of the inputs whose dtype is float (``mask``).
+    ``dce=False`` keeps dead equations (for a jaxpr that only goes to ``backward_pass``)."""
     pe = PartialEvalInterpreter(current_interpreter(), name)
-    mask = [is_float(get_aval(p).dtype) for p in primals]
-    t_in = [pe.new_arg(get_aval(p)) for p, m in zip(primals, mask) if m]
+    avals = [get_aval(p) for p in primals]
+    mask = [is_float(a.dtype) for a in avals]
+    t_in = [pe.new_arg(a) for a, m in zip(avals, mask) if m]
     it = iter(t_in)
-    tangents = [next(it) if m else Zero(get_aval(p)) for p, m in zip(primals, mask)]
+    tangents = [next(it) if m else Zero(a) for a, m in zip(avals, mask)]
     with new_interpreter(pe):
         outs, t_outs = jvp_flat(fun, primals, tangents, name)
         t_outs = [instantiate(t) for t in t_outs]
-        lin = pe.finish(t_in, t_outs)
+        lin = pe.finish(t_in, t_outs, dce)
     return outs, lin, mask
 
 
@@ -242,9 +246,7 @@ def linearize(fun: Callable, *primals):
 
 
 def _zeros_for(p):
-    a = get_aval(p)
-    from funcad import lax
-    return lax.full(a.shape, 0, a.dtype)
+    return zeros_like_aval(get_aval(p))
 
 
 def vjp(fun: Callable, *primals, has_aux: bool = False):
@@ -256,17 +258,33 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
     return _vjp(fun, primals, has_aux, "vjp", _fun_name(fun))
 
 
+def _linearize_tree(fun, p_leaves, p_tree, has_aux, who, name):
+    """``fun`` (taking the pytree ``p_tree``) linearized at the flat ``p_leaves``, for reverse
+    mode: ``(outs, out_tree, aux, lin, mask)`` with the flat outputs and the linear jaxpr."""
+    store: dict = {}
+    flat = _flatten_fun_aux(fun, p_tree, store, has_aux, name)
+    outs, lin, mask = linearize_flat(flat, p_leaves, who, dce=False)
+    outs, aux = _split_aux(store, outs)
+    return outs, store["out_tree"], aux, lin, mask
+
+
+def _pullback(lin, mask, p_leaves, p_tree, cts):
+    """Input cotangents (the primals' pytree) from the flat output cotangents ``cts``."""
+    jaxpr = lin.jaxpr
+    args = [undefined(v.aval) for v in jaxpr.invars]
+    n_aux = len(jaxpr.outvars) - len(cts)
+    res = backward_pass(jaxpr, lin.consts, args, list(cts) + [None] * n_aux if n_aux else cts)
+    it = iter(res)
+    cts_in = [instantiate(next(it)) if m else _zeros_for(p) for p, m in zip(p_leaves, mask)]
+    return tree_unflatten(p_tree, cts_in)
+
+
 def _vjp(fun, primals, has_aux, who, name):
     """vjp, with the transformation's name ``who`` (for tracers that escape) and the user
     function's ``name`` (for error messages)."""
     p_leaves, p_tree = tree_flatten(primals)
     p_leaves = [_as_value(p) for p in p_leaves]
-    store: dict = {}
-    flat = _flatten_fun_aux(fun, p_tree, store, has_aux, name)
-    outs, lin, mask = linearize_flat(flat, p_leaves, who)
-    outs, aux = _split_aux(store, outs)
-    n_aux = len(lin.jaxpr.outvars) - len(outs)
-    out_tree = store["out_tree"]
+    outs, out_tree, aux, lin, mask = _linearize_tree(fun, p_leaves, p_tree, has_aux, who, name)
     out_avals = [get_aval(o) for o in outs]
 
     def vjp_fn(ct):
@@ -288,11 +306,7 @@ def _vjp(fun, primals, has_aux, who, name):
                                 f"output has dtype {a.dtype} ({a.str_short()}); convert it "
                                 f"with .astype({a.dtype.name})")
             cts.append(c)
-        args = [UndefinedPrimal(v.aval) for v in lin.jaxpr.invars]
-        res = backward_pass(lin.jaxpr, lin.consts, args, cts + [None] * n_aux)
-        it = iter(res)
-        cts_in = [instantiate(next(it)) if m else _zeros_for(p) for p, m in zip(p_leaves, mask)]
-        return tree_unflatten(p_tree, cts_in)
+        return _pullback(lin, mask, p_leaves, p_tree, cts)
 
     out = tree_unflatten(out_tree, outs)
     if has_aux:
@@ -321,6 +335,8 @@ def linear_transpose(fun: Callable, *primals):
 
 
 def _argnums_tuple(who, argnums, nargs, name="the function"):
+    if type(argnums) is int and 0 <= argnums < nargs:
+        return (argnums,)
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for a in nums:
         if not isinstance(a, int) or isinstance(a, bool):
@@ -335,6 +351,9 @@ def _argnums_tuple(who, argnums, nargs, name="the function"):
 
 
 def _partial_args(fun, args, kwargs, argnums):
+    if argnums == (0,) and len(args) == 1:  # f(x): nothing to splice
+        return (lambda x: fun(x, **kwargs)) if kwargs else fun
+
     def f(*dyn):
         full = list(args)
         for i, a in zip(argnums, dyn):
@@ -352,38 +371,46 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
     @functools.wraps(fun)
     def vg(*args, **kwargs):
         nums = _argnums_tuple("grad", argnums, len(args), name)
-        dyn = tuple(args[i] for i in nums)
-        for k, a in zip(nums, dyn):
-            for leaf in tree_flatten(a)[0]:
-                dt = get_aval(leaf).dtype
-                if not is_float(dt) and not allow_int:
-                    raise TypeError(
-                        f"grad requires real-valued (float) inputs; argument {k} of {name} "
-                        f"has dtype {dt}. Pass floats (for example x.astype(float)) or use "
-                        f"allow_int=True.")
-        out = _vjp(_partial_args(fun, args, kwargs, nums), dyn, has_aux, "grad", name)
-        value, vjp_fn = out[0], out[1]
-        leaves = tree_flatten(value)[0]
-        if len(leaves) != 1 or leaves[0] is not value:
+        dyn = (args[nums[0]],) if len(nums) == 1 else tuple([args[i] for i in nums])
+        p_leaves, p_tree = tree_flatten(dyn)
+        p_leaves = [_as_value(p) for p in p_leaves]
+        if not allow_int:
+            for leaf in p_leaves:
+                if get_aval(leaf).dtype.kind != "f":
+                    _raise_int_input(name, nums, dyn)
+        outs, out_tree, aux, lin, mask = _linearize_tree(
+            _partial_args(fun, args, kwargs, nums), p_leaves, p_tree, has_aux, "grad", name)
+        value = tree_unflatten(out_tree, outs)
+        if len(outs) != 1 or outs[0] is not value:
             raise TypeError(f"grad requires a scalar output; {name} returned a "
-                            f"{type(value).__name__} (a pytree of {len(leaves)} arrays). Use "
+                            f"{type(value).__name__} (a pytree of {len(outs)} arrays). Use "
                             f"jacrev or vjp for non-scalar outputs, or has_aux=True to "
                             f"return extra values.")
-        if get_aval(value).shape != ():
+        a = get_aval(value)
+        if a.shape != ():
             raise TypeError(f"grad requires a scalar output; {name} returned an array of "
-                            f"shape {get_aval(value).shape}. Use jacrev or vjp for "
-                            f"non-scalar outputs (or sum the output).")
-        if not is_float(get_aval(value).dtype):
-            raise TypeError(f"grad requires a float output; {name} returned dtype "
-                            f"{get_aval(value).dtype}")
-        one = np.ones((), get_aval(value).dtype)
-        g = vjp_fn(one)
+                            f"shape {a.shape}. Use jacrev or vjp for non-scalar outputs (or "
+                            f"sum the output).")
+        if not is_float(a.dtype):
+            raise TypeError(f"grad requires a float output; {name} returned dtype {a.dtype}")
+        g = _pullback(lin, mask, p_leaves, p_tree, [np.array(1, a.dtype)])
         g = g[0] if isinstance(argnums, int) else g
         if has_aux:
-            return (value, out[2]), g
+            return (value, aux), g
         return value, g
 
     return vg
+
+
+def _raise_int_input(name, nums, dyn):
+    for k, a in zip(nums, dyn):
+        for leaf in tree_flatten(a)[0]:
+            dt = get_aval(leaf).dtype
+            if not is_float(dt):
+                raise TypeError(
+                    f"grad requires real-valued (float) inputs; argument {k} of {name} "
+                    f"has dtype {dt}. Pass floats (for example x.astype(float)) or use "
+                    f"allow_int=True.")
 
 
 def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,

@@ -54,14 +54,32 @@ def check_dtype(dtype, who: str = "funcad") -> np.dtype:
         f"bool; convert with .astype(...) first.")
 
 
+_SHAPED: dict = {}
+
+
 class ShapedArray:
-    """The abstract value of an array: its shape and dtype, nothing else."""
+    """The abstract value of an array: its shape and dtype, nothing else.
+
+    Avals are immutable and interned: ``ShapedArray(shape, dtype)`` returns one shared object
+    per (class, shape, dtype), because every traced operation makes one and the tracing
+    interpreters are sensitive to the cost of creating them."""
     __slots__ = ("shape", "dtype", "_hash")
 
-    def __init__(self, shape: Sequence[int], dtype):
-        self.shape = tuple(int(d) for d in shape)
-        self.dtype = np.dtype(dtype)
-        self._hash = hash((self.shape, self.dtype))
+    def __new__(cls, shape: Sequence[int], dtype):
+        key = (cls, shape if type(shape) is tuple else tuple(shape), dtype)
+        self = _SHAPED.get(key)
+        if self is None:
+            self = object.__new__(cls)
+            self.shape = tuple(int(d) for d in shape)
+            self.dtype = np.dtype(dtype)
+            self._hash = hash((self.shape, self.dtype))
+            if len(_SHAPED) > 4096:
+                _SHAPED.clear()
+            _SHAPED[key] = self
+        return self
+
+    def __reduce__(self):
+        return type(self), (self.shape, self.dtype)
 
     ndim = property(lambda self: len(self.shape))
     size = property(lambda self: math.prod(self.shape))
@@ -85,6 +103,7 @@ class ShapedArray:
 
 
 _PY_SCALAR_DTYPES = {bool: bool_, int: int64, float: float64}
+_ndarray = np.ndarray
 
 
 _AVALS: dict = {}
@@ -110,7 +129,7 @@ def get_aval(x) -> ShapedArray:
         return _array_aval(x.shape, x.dtype)
     t = type(x)
     if t in _PY_SCALAR_DTYPES:
-        return ShapedArray((), _PY_SCALAR_DTYPES[t])
+        return _array_aval((), _PY_SCALAR_DTYPES[t])
     if isinstance(x, (bool, int, float)):  # subclasses such as IntEnum
         return ShapedArray((), _PY_SCALAR_DTYPES[int if not isinstance(x, float) else float])
     if isinstance(x, complex):
@@ -185,12 +204,15 @@ class Primitive:
                     primitives with special inputs (indices, SPD matrices, ...); the shapes
                     it returns must not depend on ``rng``.
     xfail           ``{check_name: reason}`` for known gaps; tests mark them visibly.
+    higher_order    The impl binds other primitives (runs an inner jaxpr). Interpreters call
+                    the impl of a first-order primitive directly, without making the eval
+                    interpreter current first; set this (or ``multiple_results``) otherwise.
     """
 
     def __init__(self, name: str, *, impl=None, abstract_eval=None, jvp=None, transpose=None,
                  batch=None, partial_eval=None, lower=None, linear=False, linear_args=None,
                  multiple_results=False, domain=None, test_dtypes=None, xfail=None,
-                 register=True, **extra):
+                 higher_order=False, register=True, **extra):
         self.name = name
         self.impl = impl
         self.abstract_eval = abstract_eval
@@ -202,6 +224,7 @@ class Primitive:
         self.linear = linear
         self.linear_args = linear_args
         self.multiple_results = multiple_results
+        self.higher_order = higher_order
         self.domain = domain
         self.test_dtypes = test_dtypes
         self.xfail = dict(xfail or {})
@@ -212,6 +235,12 @@ class Primitive:
             primitives[name] = self
 
     def bind(self, *args, **params):
+        if _current is eval_interpreter and self.impl is not None:
+            # EvalInterpreter.interpret, inlined: the most frequent bind of all
+            for a in args:
+                if type(a) is not _ndarray and isinstance(a, Tracer):
+                    raise_leaked(a)
+            return self.impl(*args, **params)
         return _current.interpret(self, args, params)
 
     def __repr__(self):
@@ -236,7 +265,7 @@ class EvalInterpreter(Interpreter):
 
     def interpret(self, prim, args, params):
         for a in args:
-            if isinstance(a, Tracer):
+            if type(a) is not _ndarray and isinstance(a, Tracer):
                 raise_leaked(a)
         if prim.impl is None:
             raise NotImplementedError(f"primitive {prim.name} has no eval rule (impl)")
@@ -297,6 +326,18 @@ def bind_with(interp: Interpreter, prim: Primitive, *args, **params):
         _current = saved
 
 
+def run_rule(interp: Interpreter, rule: Callable, a, b, params: dict):
+    """``rule(a, b, **params)`` with ``interp`` current: how an interpreter runs a two-list
+    rule (jvp's primals and tangents, batching's values and dims) on the interpreter below."""
+    global _current
+    saved = _current
+    _current = interp
+    try:
+        return rule(a, b, **params)
+    finally:
+        _current = saved
+
+
 def run_with(interp: Interpreter, fn: Callable, *args, **kwargs):
     global _current
     saved = _current
@@ -315,9 +356,15 @@ def is_eager() -> bool:
 # ---------------------------------------------------------------------------------------------
 # Tracers
 
+_fnp_module = None
+
+
 def _fnp():
-    from funcad import numpy as fnp  # late import: funcad.numpy builds on this module
-    return fnp
+    global _fnp_module
+    if _fnp_module is None:
+        from funcad import numpy as fnp  # late import: funcad.numpy builds on this module
+        _fnp_module = fnp
+    return _fnp_module
 
 
 def _no_out(out, name):

@@ -34,6 +34,10 @@ class Lit:
     __slots__ = ("val", "aval")
 
     def __init__(self, val, aval: ShapedArray | None = None):
+        if aval is None and type(val) is np.ndarray:  # the common case: a rank-0 array
+            self.aval = get_aval(val)
+            self.val = val[()]
+            return
         self.aval = get_aval(val) if aval is None else aval
         self.val = np.asarray(val, self.aval.dtype)[()]
 

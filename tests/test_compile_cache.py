@@ -148,6 +148,28 @@ def test_second_process_loads_compiled_code_from_disk(warm_cache):
     assert second["seconds"] < 0.25 * first["seconds"], (first["seconds"], second["seconds"])
 
 
+KERNELS_CHILD = textwrap.dedent(f'''\
+    import json
+    import numpy as np
+    from funcad.codegen import compile as C, fastmath
+    source = {SOURCE.replace("return s * c", "return s + c")!r}   # new code, same kernels
+    f = C.compile_source(source, "f")
+    f(np.linspace(-3.0, 3.0, 11), 2.0)
+    print(json.dumps(dict(hits=sum(fastmath.fsin.stats.cache_hits.values()),
+                          misses=sum(fastmath.fsin.stats.cache_misses.values()),
+                          own_misses=sum(f.stats.cache_misses.values()))))
+    ''')
+
+
+def test_fastmath_kernels_are_cached_on_disk_too(warm_cache):
+    """A new generated function in a new process compiles itself, but loads the kernels it
+    calls from the cache dir (they cost ~1 s of LLVM time otherwise)."""
+    d, _ = warm_cache
+    assert any(p.name.startswith("fastmath.fsin-") for p in (d / "__pycache__").iterdir())
+    result, _ = _run(d, KERNELS_CHILD)
+    assert result == dict(hits=1, misses=0, own_misses=1)
+
+
 def test_corrupt_numba_cache_files_recompile_in_a_fresh_process(warm_cache, tmp_path):
     d, first = warm_cache
     # a private copy, so the other tests keep a good cache

@@ -201,6 +201,13 @@ def test_exact_points(kernels):
     assert kernels["ftanh"](np.array([30.0, -30.0])).tolist() == [1.0, -1.0]
 
 
+def test_out_of_line_kernels_are_the_full_range_ones():
+    x = np.concatenate([SPECIAL, np.linspace(-1e6, 1e6, 1001), [1e22, -3e300, WORST_PIO2]])
+    for far, full in (("fsin_far", "fsin"), ("fcos_far", "fcos")):
+        got = _vectorized(getattr(fm, far))(x)
+        np.testing.assert_array_equal(got, _vectorized(getattr(fm, full))(x))
+
+
 def test_trig_out_of_range_flags_exactly_the_unreduced_arguments():
     flag = _vectorized(fm.trig_out_of_range)
     x = np.array([0.0, fm.TRIG_MAX, np.nextafter(fm.TRIG_MAX, np.inf), -1e20, np.inf, np.nan])

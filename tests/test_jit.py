@@ -590,6 +590,20 @@ def test_primitive_lower_slot_is_the_extension_point():
         jit(lambda x: broken.bind(x))(X)
 
 
+def test_huge_trig_arguments_redo_their_block_with_full_range_kernels():
+    # blocks (and the tail) use the cheap sin/cos kernels, exact for |x| <= 2**30; a block
+    # with a larger argument is recomputed with the full-range ones
+    x = np.linspace(-3.0, 3.0, 2 * 1024 + 300)
+    for i in (5, 1500, 2100):          # block 0, block 1, the tail
+        x[i] = 1e22 * (1 + i)
+    f = jit(lambda x: (fnp.sum(fnp.sin(x) ** 2 + fnp.cos(x) * 0.5), fnp.sin(x) * 2.0))
+    s, y = f(x)
+    np.testing.assert_allclose(y, np.sin(x) * 2.0, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(s, np.sum(np.sin(x) ** 2 + np.cos(x) * 0.5), rtol=1e-12)
+    src = f.lower(x).source
+    assert "fsin_bounded(" in src and "fsin_far(" in src and "fsin(" not in src
+
+
 def test_exact_math_switch_changes_the_generated_code():
     g = jit(lambda x: fnp.sum(fnp.exp(x) * fnp.sin(x)))
     fast_src = g.lower(X).source
@@ -600,7 +614,7 @@ def test_exact_math_switch_changes_the_generated_code():
         exact = g(X)
     finally:
         config.update("exact_math", False)
-    assert "fsin(" in fast_src and "math.sin(" in exact_src and "fsin" not in exact_src
+    assert "fsin_bounded(" in fast_src and "math.sin(" in exact_src and "fsin" not in exact_src
     want = np.sum(np.exp(X) * np.sin(X))
     assert abs(exact - want) <= 1e-13 * abs(want) and abs(fast - want) <= 1e-13 * abs(want)
 

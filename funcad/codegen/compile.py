@@ -50,7 +50,9 @@ import warnings
 from typing import Any, Callable
 
 import numba
-from numba.core.caching import FunctionCache
+from numba.core.caching import (CompileResultCacheImpl, FunctionCache, InTreeCacheLocator,
+                                 NullCache)
+from numba.core.dispatcher import Dispatcher
 
 from funcad.config import config
 
@@ -157,6 +159,7 @@ def _compile_uncached(source: str, fn_name: str, parallel: bool) -> Callable[...
         _write_source(path, source)
     except OSError as e:
         return _fall_back(source, fn_name, module_name, parallel, key, cache_dir, e)
+    _cache_kernels(cache_dir)
     fn = _njit(_exec_module(code, fn_name, module_name, path), parallel)
     try:
         fn._cache = _GuardedFunctionCache(fn.py_func)   # what njit(cache=True) does + guards
@@ -290,6 +293,48 @@ class _GuardedFunctionCache(FunctionCache):
         except Exception as e:  # noqa: BLE001
             _warn_once(f"funcad: could not write Numba's cache files in {self.cache_path!r} "
                        f"({type(e).__name__}: {e}); the compiled code is kept in memory only")
+
+
+class _KernelLocator(InTreeCacheLocator):
+    """Numba's cache files of the fastmath kernels go to ``<cache_dir>/__pycache__`` (private,
+    per user, chosen by FUNCAD_CACHE_DIR) instead of next to the installed package. Like Numba's
+    own locators it stamps them with a hash of fastmath.py, so an edit recompiles them."""
+    cache_dir = ""
+
+    def __init__(self, py_func, py_file):
+        super().__init__(py_func, py_file)
+        self._cache_path = os.path.join(self.cache_dir, "__pycache__")
+
+
+class _KernelCacheImpl(CompileResultCacheImpl):
+    _locator_classes = [_KernelLocator]
+
+
+class _GuardedKernelCache(_GuardedFunctionCache):
+    _impl_class = _KernelCacheImpl
+
+
+_kernels_cached = False
+
+
+def _cache_kernels(cache_dir: str) -> None:
+    """Give every Numba function of ``fastmath.py`` an on-disk cache in ``cache_dir`` (once
+    per process, before generated code first compiles them). Without it each new process
+    spends ~1 s compiling the kernels a generated function calls, even when that function's
+    own machine code comes from the cache. A cached kernel is still inlined (and vectorized)
+    into its caller. No usable cache: the kernels compile in memory, as before."""
+    global _kernels_cached
+    if _kernels_cached:
+        return
+    _kernels_cached = True
+    from funcad.codegen import fastmath
+    _KernelLocator.cache_dir = cache_dir
+    for obj in vars(fastmath).values():
+        if isinstance(obj, Dispatcher) and isinstance(obj._cache, NullCache):
+            try:
+                obj._cache = _GuardedKernelCache(obj.py_func)
+            except Exception:  # noqa: BLE001 - no locator: keep compiling in memory
+                return
 
 
 def _warn_once(message: str) -> None:

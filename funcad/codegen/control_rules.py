@@ -4,7 +4,11 @@ loop, ``scan`` a ``for`` loop, each with its inner jaxprs written in place (by
 
 Loop-carried values are ordinary local variables, reassigned at the end of each iteration;
 inner jaxprs never write to their inputs, so a carried array can be shared without copies.
-The stacked outputs of a scan are allocated once and filled row by row.
+The stacked outputs of a scan are allocated once and filled row by row. The arrays a body
+computes are allocated once, in the loop's preamble (:class:`funcad.codegen.lower.LoopScope`):
+a value that lives into the next iteration (a new carry) alternates between two buffers, the
+others reuse one. Small arrays in loops never get that far: funcad.codegen.scalarise turns
+them into scalar locals first.
 """
 from __future__ import annotations
 
@@ -44,13 +48,15 @@ def _cond(ctx, eqn):
             header = f"elif {idx} <= {k}:"
         else:
             header = "else:"   # the index is clamped, as lax.switch does
+        esc = [o in ctx.escaping for o in outs]
         if header is None:
-            res = ctx.lower_inline(br, ins)
+            res = ctx.lower_inline(br, ins, escaping=esc)
             for o, r in zip(outs, res):
                 ctx.em.line(f"{ctx.out(o)} = {r}")
             continue
         with ctx.em.block(header):
-            res = _passthrough_safe(ctx, zip(ctx.lower_inline(br, ins), outs), ins)
+            res = _passthrough_safe(ctx, zip(ctx.lower_inline(br, ins, escaping=esc), outs),
+                                    ins)
             for o, r in zip(outs, res):
                 _assign(ctx, ctx.out(o), r, o.aval)
 
@@ -64,12 +70,14 @@ def _while(ctx, eqn):
     carry = [ctx.out(o) for o in eqn.outvars]
     for c, v, o in zip(carry, init, eqn.outvars):
         _assign(ctx, c, v, o.aval)
+    scope = ctx.loop_scope()
     with ctx.em.block("while True:"):
-        (pred,) = ctx.lower_inline(p["cond_jaxpr"], cc + carry)
+        ctx.flip(scope)
+        (pred,) = ctx.lower_inline(p["cond_jaxpr"], cc + carry, scope, [False])
         ctx.em.line(f"if not {pred}:")
         with ctx.em.indent():
             ctx.em.line("break")
-        new = ctx.lower_inline(p["body_jaxpr"], bc + carry)
+        new = ctx.lower_inline(p["body_jaxpr"], bc + carry, scope)
         new = _passthrough_safe(ctx, zip(new, eqn.outvars), bc)
         tmp = [ctx.fresh("new") for _ in new]
         for t, v in zip(tmp, new):   # all new values first: they may read the old carry
@@ -93,7 +101,9 @@ def _scan(ctx, eqn):
     for y in ys:
         ctx.alloc(y)
     step = ctx.fresh("s")
+    scope = ctx.loop_scope()
     with ctx.em.block(f"for {step} in range({ctx.dim(length)}):"):
+        ctx.flip(scope)
         i = f"{ctx.dim(length)} - 1 - {step}" if p["reverse"] else step
         if p["reverse"]:
             i_name = ctx.fresh("s")
@@ -104,13 +114,10 @@ def _scan(ctx, eqn):
             xn = ctx.fresh("x")
             ctx.em.line(f"{xn} = {ctx.name(x)}[{i}]")
             x_names.append(xn)
-        res = ctx.lower_inline(p["jaxpr"], consts + carry + x_names)
+        res = ctx.lower_inline(p["jaxpr"], consts + carry + x_names, scope,
+                               [True] * n_carry + [False] * len(ys))
         new = _passthrough_safe(ctx, zip(res[:n_carry], outs[:n_carry]), consts + x_names)
-        tmp = [ctx.fresh("new") for _ in new]
-        for t, v in zip(tmp, new):
-            ctx.em.line(f"{t} = {v}")
-        for c, t, o in zip(carry, tmp, outs):
-            _assign(ctx, c, t, o.aval)
+        # ys first: a y may be a carry of this iteration, which the assignments below replace
         for y, r in zip(ys, res[n_carry:]):
             trail = y.aval.shape[1:]
             if not trail:
@@ -118,6 +125,11 @@ def _scan(ctx, eqn):
                 continue
             with ctx.loops(trail, first=0) as t:   # element loops: fast to compile
                 ctx.em.line(f"{ctx.out(y)}[{i}, {', '.join(t)}] = {r}[{', '.join(t)}]")
+        tmp = [ctx.fresh("new") for _ in new]
+        for t, v in zip(tmp, new):
+            ctx.em.line(f"{t} = {v}")
+        for c, t, o in zip(carry, tmp, outs):
+            _assign(ctx, c, t, o.aval)
 
 
 @rule("while_transpose")
@@ -137,13 +149,14 @@ def _while_transpose(ctx, eqn):
         _assign(ctx, st, v, a.aval)
     stack = ctx.fresh("stack")
     ctx.em.line(f"{stack} = []")
+    scope = ctx.loop_scope(double=False)   # every state is kept: fresh arrays for them
     with ctx.em.block("while True:"):
-        (pred,) = ctx.lower_inline(p["cond_jaxpr"], cc + states)
+        (pred,) = ctx.lower_inline(p["cond_jaxpr"], cc + states, scope, [False])
         ctx.em.line(f"if not {pred}:")
         with ctx.em.indent():
             ctx.em.line("break")
         ctx.em.line(f"{stack}.append(({', '.join(states)},))")
-        new = ctx.lower_inline(p["fwd_jaxpr"], fc + states)
+        new = ctx.lower_inline(p["fwd_jaxpr"], fc + states, scope)
         new = _passthrough_safe(ctx, zip(new, s_vars), fc)
         tmp = [ctx.fresh("new") for _ in new]
         for t, v in zip(tmp, new):
@@ -154,10 +167,12 @@ def _while_transpose(ctx, eqn):
     for o, v, a in zip(outs, b_init, eqn.outvars):
         _assign(ctx, o, v, a.aval)
     k = ctx.fresh("s")
+    scope = ctx.loop_scope()
     with ctx.em.block(f"for {k} in range(len({stack}) - 1, -1, -1):"):
+        ctx.flip(scope)
         saved = [ctx.fresh("saved") for _ in states]
         ctx.em.line(f"{', '.join(saved)}, = {stack}[{k}]")
-        new = ctx.lower_inline(p["bwd_jaxpr"], bc + saved + outs)
+        new = ctx.lower_inline(p["bwd_jaxpr"], bc + saved + outs, scope)
         new = _passthrough_safe(ctx, zip(new, eqn.outvars), bc + saved)
         tmp = [ctx.fresh("new") for _ in new]
         for t, v in zip(tmp, new):

@@ -27,7 +27,7 @@ class Emitter:
     """Collects indented lines of Python source."""
 
     def __init__(self):
-        self.lines: list[str] = []
+        self.lines: list = []      # str, or a Slot filled later
         self.depth = 0
         self._counters: dict[str, int] = {}
 
@@ -59,6 +59,23 @@ class Emitter:
         finally:
             self.depth -= 1
 
+    def slot(self) -> "Slot":
+        """A place at the current position that lines can be added to later (a loop's
+        preamble, where the allocations of its body are hoisted)."""
+        slot = Slot(self.depth)
+        self.lines.append(slot)
+        return slot
+
+    def flat_lines(self) -> list[str]:
+        """The lines, with every slot's lines in its place."""
+        out: list[str] = []
+        for line in self.lines:
+            if isinstance(line, Slot):
+                out.extend(INDENT * line.depth + t for t in line.lines)
+            else:
+                out.append(line)
+        return out
+
     def fresh(self, prefix: str) -> str:
         """A new internal name ``__<prefix><k>``."""
         k = self._counters.get(prefix, 0)
@@ -66,7 +83,18 @@ class Emitter:
         return f"__{prefix}{k}"
 
     def source(self) -> str:
-        return "\n".join(self.lines) + "\n"
+        return "\n".join(self.flat_lines()) + "\n"
+
+
+class Slot:
+    """Lines to be written at an earlier position of an :class:`Emitter` (see ``slot``)."""
+
+    def __init__(self, depth: int):
+        self.depth = depth
+        self.lines: list[str] = []
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
 
 
 def safe_name(name: str) -> str:

@@ -88,6 +88,7 @@ from numba.extending import intrinsic
 
 __all__ = ["fexp", "fexpm1", "fexp2", "flog", "flog1p", "fsin", "fcos", "ftanh",
            "flogistic", "fatan", "fsin_bounded", "fcos_bounded", "trig_out_of_range",
+           "fsin_far", "fcos_far",
            "fmaximum", "fminimum", "MAX_ULP", "TRIG_MAX"]
 
 MAX_ULP = 3          # error bound of every kernel, asserted by tests/test_fastmath.py
@@ -503,6 +504,24 @@ def fcos_bounded(x):
     """cos(x), about 5x cheaper than fcos, accurate only for |x| <= TRIG_MAX (and +-inf/nan)."""
     r, q = _reduce_bounded(x)
     return _sincos_poly(r, q, x)[1]
+
+
+# fsin/fcos as out-of-line calls, for the rare redo of a block with a huge argument: fsin is
+# large, and inlining it at every call site of a loop nest's redo pass (and again in the tail)
+# tripled LLVM's time on a 50-operation function while running almost never.
+_outline = numba.njit(error_model="numpy", fastmath=False, nogil=True)
+
+
+@_outline
+def fsin_far(x):
+    """fsin, compiled once and called rather than inlined (for paths that rarely run)."""
+    return fsin(x)
+
+
+@_outline
+def fcos_far(x):
+    """fcos, compiled once and called rather than inlined (for paths that rarely run)."""
+    return fcos(x)
 
 
 @_kernel

@@ -49,6 +49,7 @@ from funcad.codegen.fuse import Nest, plan_fusion
 from funcad.codegen.nest import NestEmitter
 from funcad.codegen.rewrite import call_of, cse_jaxpr, fold_transposed_dots, inline_calls
 from funcad.codegen.scalar_rules import SCALAR_RULES, literal
+from funcad.codegen.scalarise import scalarise_loops
 from funcad.ir import ClosedJaxpr, Jaxpr, Lit, Var
 
 
@@ -134,14 +135,52 @@ class _Function:
         return name
 
 
+class LoopScope:
+    """Where the arrays a loop body allocates live: ``slot``, the loop's preamble (so each is
+    allocated once, not once per iteration), and ``parity``, a local the loop flips every
+    iteration. A body value that outlives its iteration (a new carry, or an array viewing one)
+    gets two buffers, used in alternate iterations (``double``); with ``double=False`` (the
+    forward sweep of ``while_transpose``, which keeps every state) it is allocated in place."""
+
+    def __init__(self, slot, parity: str, double: bool = True):
+        self.slot = slot
+        self.parity = parity
+        self.double = double
+
+
+# Rules whose output is a new array (never a view of an input): an escaping output does not
+# make their inputs escape. Everything else (reshape views, scatter reusing its operand,
+# control flow passing operands through, custom rules) is assumed to alias its inputs.
+_FRESH_RULES = frozenset({"dot_general", "gather", "pad", "cumsum", "argmax", "argmin",
+                          "dynamic_slice", "concatenate", "triangular_solve", "solve", "inv",
+                          "det", "slogdet", "cholesky", "eigh", "qr"})
+
+
+def _escaping(jaxpr: Jaxpr, plan, outs) -> set:
+    """``outs`` and every variable whose buffer one of them may share."""
+    from funcad.codegen.fuse import OPAQUE
+    esc = {v for v in outs if type(v) is Var}
+    for eqn in reversed(jaxpr.eqns):
+        if not any(o in esc for o in eqn.outvars):
+            continue
+        if plan.kind[eqn] != OPAQUE or (eqn.prim.name in _FRESH_RULES
+                                         and eqn.prim.lower is None):
+            continue
+        esc.update(a for a in eqn.inputs if type(a) is Var)
+    return esc
+
+
 class Lowerer:
     """Lowers one (inlined) jaxpr; also the ``ctx`` handed to array rules.
 
     A control-flow rule lowers its inner jaxprs with :meth:`lower_inline`, which writes them
-    at the current position of the same function (inside an ``if`` or a loop)."""
+    at the current position of the same function (inside an ``if`` or a loop). Inside a loop
+    (``loop``, a :class:`LoopScope`), :meth:`alloc` hoists allocations into the loop's
+    preamble; ``escaping`` flags the outputs that outlive an iteration."""
 
     def __init__(self, jaxpr: Jaxpr, fn_name: str, parallel: bool, fast: bool,
-                 fn: _Function | None = None, in_exprs: list | None = None):
+                 fn: _Function | None = None, in_exprs: list | None = None,
+                 loop: LoopScope | None = None, escaping=None):
         self.jaxpr = jaxpr
         self.fn_name = fn_name
         self.parallel = parallel
@@ -166,6 +205,10 @@ class Lowerer:
                 if type(a) is Var:
                     self.uses[a] = self.uses.get(a, 0) + 1
         self.fresh_arrays: set = set()  # arrays we allocated that nothing else views
+        self.loop = loop
+        flags = escaping if escaping is not None else [True] * len(jaxpr.outvars)
+        self.escaping = (_escaping(jaxpr, self.plan, [v for v, f in zip(jaxpr.outvars, flags)
+                                                      if f]) if loop is not None else set())
 
     @property
     def uses_prange(self) -> bool:
@@ -240,11 +283,27 @@ class Lowerer:
         return expr
 
     def alloc(self, v, fill=None) -> None:
-        """Allocate the array of ``v`` (nothing for rank 0 unless ``fill``)."""
+        """Allocate the array of ``v`` (nothing for rank 0 unless ``fill``). In a loop body
+        the allocation goes to the loop's preamble (see :class:`LoopScope`)."""
         a = v.aval
         if a.ndim == 0:
             if fill is not None:
                 self.em.line(f"{self.names[v]} = {fill}")
+            return
+        loop = self.loop
+        if loop is not None and (v not in self.escaping or loop.double):
+            name = self.names[v]
+            new = f"np.empty({self.shape(a.shape)}, {self.dtype(a.dtype)})"
+            if v in self.escaping:   # two buffers, alternating with the loop's parity
+                b0, b1 = self.fresh("buf"), self.fresh("buf")
+                loop.slot.line(f"{b0} = {new}")
+                loop.slot.line(f"{b1} = {new}")
+                self.em.line(f"{name} = {b0} if {loop.parity} else {b1}")
+            else:
+                loop.slot.line(f"{name} = {new}")
+            if fill is not None:
+                self.em.line(f"{name}.fill({fill})")
+            self.fresh_arrays.add(v)
             return
         if fill is None:
             self.em.line(f"{self.names[v]} = np.empty({self.shape(a.shape)}, "
@@ -288,6 +347,8 @@ class Lowerer:
             return f"({self.dim(term[1])} - 1 - {self.index(term[2])})"
         _, start, stride, t = term
         s = self.index(t)
+        if s == "0":   # element `start` (a unit slice)
+            return self.dim(start) if start else "0"
         if stride != 1:
             s = f"{s} * {self.dim(stride)}"
         return f"({self.dim(start)} + {s})" if start else s
@@ -329,9 +390,14 @@ class Lowerer:
         self.em.line(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
         return self.assemble()
 
-    def lower_inline(self, closed: ClosedJaxpr, in_exprs: list) -> list:
+    def lower_inline(self, closed: ClosedJaxpr, in_exprs: list, loop: LoopScope | None = None,
+                     escaping=None) -> list:
         """Write ``closed`` here, reading its inputs from ``in_exprs`` (names or literals);
-        returns the source of its outputs. Its constants become arguments of the function."""
+        returns the source of its outputs. Its constants become arguments of the function.
+
+        ``loop``: ``closed`` is the body of a new loop (default: it runs in this jaxpr's loop,
+        if any, like a branch); ``escaping``: which of its outputs outlive a loop iteration
+        (default: all of them)."""
         jaxpr, extra = inline_calls(closed.jaxpr)
         consts = list(closed.consts) + list(extra)
         jaxpr = Jaxpr([], list(jaxpr.constvars) + list(jaxpr.invars), jaxpr.eqns,
@@ -344,8 +410,19 @@ class Lowerer:
         n_const = len(jaxpr.invars) - len(in_exprs) - len(extra)
         names = names[:n_const] + list(in_exprs) + names[n_const:]
         jaxpr = fold_transposed_dots(cse_jaxpr(jaxpr))
-        child = Lowerer(jaxpr, self.fn_name, False, self.fast, self.fn, names)
+        child = Lowerer(jaxpr, self.fn_name, False, self.fast, self.fn, names,
+                        loop=loop if loop is not None else self.loop, escaping=escaping)
         return child.run_body()
+
+    def loop_scope(self, double: bool = True) -> LoopScope:
+        """A :class:`LoopScope` for a loop about to be written here: call it right before the
+        loop's header, and flip the parity first thing in the body (``flip``)."""
+        parity = self.fresh("par")
+        self.em.line(f"{parity} = 0")
+        return LoopScope(self.em.slot(), parity, double)
+
+    def flip(self, scope: LoopScope) -> None:
+        self.em.line(f"{scope.parity} = 1 - {scope.parity}")
 
     def emit_single(self, eqn) -> None:
         self.comment(eqn)
@@ -380,7 +457,7 @@ class Lowerer:
                 head.line(f"__n{k} = __dims[{k}]")
             for (dt, v), k in self.lits.items():
                 head.line(f"__lit{k} = {self.cast(f'__lits[{k}]', dt)}")
-            for line in self.em.lines:
+            for line in self.em.flat_lines():
                 head.lines.append(head.depth * "    " + line if line else "")
         return head.source()
 
@@ -395,7 +472,7 @@ def lower_jaxpr(jaxpr: Jaxpr, *, name: str = "fn", parallel: bool = False,
         from funcad.config import config
         exact_math = bool(config.exact_math)
     jaxpr, extra = inline_calls(jaxpr)
-    jaxpr = fold_transposed_dots(cse_jaxpr(jaxpr))
+    jaxpr = fold_transposed_dots(cse_jaxpr(scalarise_loops(cse_jaxpr(jaxpr))))
     fn_name = "jit_" + (re.sub(r"\W", "_", name.strip("<>")) if name else "fn")
     low = Lowerer(jaxpr, fn_name, parallel, fast=not exact_math)
     source = low.run()

@@ -57,6 +57,7 @@ class NestEmitter:
         self.cache: dict = {}
         self.counts: dict = {}
         self.trig_args = None   # a dict while writing the cheap pass of a blocked loop
+        self.trig_mode = None   # "far" while writing the redo pass of a blocked loop
 
     # -- the sc API for scalar rules -----------------------------------------------------
     def hoist(self, expr: str) -> str:
@@ -212,48 +213,63 @@ class NestEmitter:
 
     def _blocked_loop(self, names, axes, t, acc_names, extent, rng) -> None:
         """The innermost loop in blocks of _BLOCK, with the cheap sin/cos kernels (exact for
-        |x| <= 2**30); a block with a larger argument is redone with the full-range ones, and
-        so is the tail. Reductions of a block go to block-local accumulators first, so a redo
-        does not count twice. (funcad.codegen.fastmath's recommended loop shape.)"""
+        |x| <= 2**30); a block with a larger argument is redone with the full-range ones
+        (called out of line: that path is rare, and inlining the large kernel at every call
+        site of every redo pass costs more compile time than it saves). The tail (fewer than
+        _BLOCK elements: all of a small array) is one more such block. Reductions of a block go
+        to block-local accumulators first, so a redo does not count twice. (funcad.codegen.
+        fastmath's recommended loop shape.)"""
         low, em = self.low, self.low.em
         i = names[-1]
         n = low.dim(extent)
-        nb, blk, lo, far = (low.fresh("nblk"), low.fresh("blk"), low.fresh("lo"),
-                            low.fresh("far"))
+        nb, blk, lo = low.fresh("nblk"), low.fresh("blk"), low.fresh("lo")
         em.line(f"{nb} = {n} // {_BLOCK}")
         low.uses_prange |= rng == "prange"
         with em.block(f"for {blk} in {rng}({nb}):"):
             em.line(f"{lo} = {blk} * {_BLOCK}")
-            block_acc = {e: low.fresh("bacc") for e in acc_names}
+            self._checked_block(names, axes, t, acc_names, f"range({lo}, {lo} + {_BLOCK})")
+        self._checked_block(names, axes, t, acc_names, f"range({nb} * {_BLOCK}, {n})")
+
+    def _checked_block(self, names, axes, t, acc_names, loop_range: str) -> None:
+        """One block: the cheap pass recording whether an argument was out of range, and the
+        redo with the full-range kernels if one was."""
+        low, em = self.low, self.low.em
+        i = names[-1]
+        far = low.fresh("far")
+        block_acc = {e: low.fresh("bacc") for e in acc_names}
+        for e, b in block_acc.items():
+            em.line(f"{b} = {self.ops[e][1]}")
+        em.line(f"{far} = 0")
+        with em.block(f"for {i} in {loop_range}:"):
+            self.trig_args = {}   # argument text -> its local name
+            self._body(names, axes, t, block_acc)
+            for a in self.trig_args.values():
+                em.line(f"{far} |= trig_out_of_range({a})")
+            self.use("trig_out_of_range")
+            self.trig_args = None
+        with em.block(f"if {far}:"):
             for e, b in block_acc.items():
                 em.line(f"{b} = {self.ops[e][1]}")
-            em.line(f"{far} = 0")
-            with em.block(f"for {i} in range({lo}, {lo} + {_BLOCK}):"):
-                self.trig_args = {}   # argument text -> its local name
+            with em.block(f"for {i} in {loop_range}:"):
+                self.trig_mode = "far"
                 self._body(names, axes, t, block_acc)
-                for a in self.trig_args.values():
-                    em.line(f"{far} |= trig_out_of_range({a})")
-                self.use("trig_out_of_range")
-                self.trig_args = None
-            with em.block(f"if {far}:"):
-                for e, b in block_acc.items():
-                    em.line(f"{b} = {self.ops[e][1]}")
-                with em.block(f"for {i} in range({lo}, {lo} + {_BLOCK}):"):
-                    self._body(names, axes, t, block_acc)
-            for e, b in block_acc.items():
-                self._accumulate(acc_names[e], b, self.ops[e][0], e.outvars[0].aval.dtype)
-        with em.block(f"for {i} in range({nb} * {_BLOCK}, {n}):"):
-            self._body(names, axes, t, acc_names)
+                self.trig_mode = None
+        for e, b in block_acc.items():
+            self._accumulate(acc_names[e], b, self.ops[e][0], e.outvars[0].aval.dtype)
 
     def trig(self, fast: str, x: str) -> str:
         """The fastmath kernel to call for ``fast`` (``fsin``...) on ``x``: the bounded
         sin/cos inside the first pass of a blocked loop (recording ``x`` for the range
-        check), the full-range kernels elsewhere."""
-        if self.trig_args is not None and fast in ("fsin", "fcos"):
-            if x not in self.trig_args:
-                self.trig_args[x] = self.hoist(x)
-            x = self.trig_args[x]
-            fast = fast + "_bounded"
+        check), the out-of-line full-range ones in its redo pass, the inlined full-range
+        kernels elsewhere."""
+        if fast in ("fsin", "fcos"):
+            if self.trig_args is not None:
+                if x not in self.trig_args:
+                    self.trig_args[x] = self.hoist(x)
+                x = self.trig_args[x]
+                fast = fast + "_bounded"
+            elif self.trig_mode == "far":
+                fast = fast + "_far"
         self.use(fast)
         return f"{fast}({x})"
 

@@ -8,26 +8,32 @@ broadcast only what they must.
 """
 from __future__ import annotations
 
-from funcad.core import (Interpreter, Tracer, bind_with, get_aval, raise_leaked, run_with)
+import numpy as np
+
+from funcad.core import Interpreter, Tracer, bind_with, get_aval, raise_leaked, run_rule
 
 not_mapped = None
+_ndarray = np.ndarray
 
 
 class BatchTracer(Tracer):
-    __slots__ = ("val", "bdim")
+    __slots__ = ("val", "bdim", "_aval")
 
     def __init__(self, interp, val, bdim):
         self._interp = interp
         self.val = val
         self.bdim = bdim
+        self._aval = None
 
     @property
     def aval(self):
-        a = get_aval(self.val)
-        if self.bdim is None:
-            return a
-        shape = a.shape[:self.bdim] + a.shape[self.bdim + 1:]
-        return a.update(shape=shape)
+        a = self._aval
+        if a is None:
+            a = get_aval(self.val)
+            if self.bdim is not None:
+                a = a.update(shape=a.shape[:self.bdim] + a.shape[self.bdim + 1:])
+            self._aval = a
+        return a
 
 
 class BatchInterpreter(Interpreter):
@@ -48,22 +54,27 @@ class BatchInterpreter(Interpreter):
         return val if bdim is None else BatchTracer(self, val, bdim)
 
     def interpret(self, prim, args, params):
-        vals, dims = [], []
-        batched = False
+        vals = dims = None
+        i = 0
         for x in args:
-            v, d = self.lift(x)
-            vals.append(v)
-            dims.append(d)
-            batched = batched or d is not None
-        if not batched:
-            return bind_with(self.prev, prim, *vals, **params)
+            if type(x) is BatchTracer and x._interp is self:
+                if vals is None:
+                    vals = list(args)
+                    dims = [None] * len(args)
+                vals[i] = x.val
+                dims[i] = x.bdim
+            elif type(x) is not _ndarray and isinstance(x, Tracer) and not x._interp.alive:
+                raise_leaked(x)
+            i += 1
+        if vals is None or all(d is None for d in dims):
+            return bind_with(self.prev, prim, *(args if vals is None else vals), **params)
         rule = prim.batch
         if rule is None:
             raise NotImplementedError(f"Batching rule for primitive '{prim.name}' is not "
                                       f"implemented (needed by {self.name}).")
         if getattr(rule, "needs_size", False):
             params = dict(params, axis_size=self.axis_size)
-        out, out_dim = run_with(self.prev, rule, vals, dims, **params)
+        out, out_dim = run_rule(self.prev, rule, vals, dims, params)
         if prim.multiple_results:
             return [self.pure(v, d) for v, d in zip(out, out_dim)]
         return self.pure(out, out_dim)

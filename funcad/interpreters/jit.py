@@ -30,15 +30,14 @@ import numpy as np
 
 from funcad import core
 from funcad.config import config
-from funcad.core import (Primitive, ShapedArray, Tracer, bind_with, check_dtype,
-                         current_interpreter, get_aval, new_interpreter)
-from funcad.interpreters.batching import (BatchInterpreter, BatchTracer, moveaxis,
-                                          needs_axis_size)
-from funcad.interpreters.jvp import Zero, jvp_flat
+from funcad.core import Primitive, ShapedArray, Tracer, bind_with, check_dtype, get_aval
+from funcad.interpreters.batching import needs_axis_size
+from funcad.interpreters.jaxpr_util import batch_jaxpr_dims, hoist, jvp_jaxpr, trace_hoisted
+from funcad.interpreters.jvp import Zero
 from funcad.interpreters.partial_eval import partial_eval_jaxpr
 from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass
-from funcad.ir import ClosedJaxpr, Jaxpr, eval_jaxpr
+from funcad.ir import ClosedJaxpr, eval_jaxpr
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["jit", "jit_p", "Lowered"]
@@ -52,14 +51,6 @@ _PY_SCALARS = (float, int, bool)
 
 # ---------------------------------------------------------------------------------------------
 # Compiled executables, one per (jaxpr object, parallel, exact_math)
-
-def _no_consts(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list]:
-    """The jaxpr with its constvars turned into leading invars, and the constants."""
-    j = closed.jaxpr
-    if not j.constvars:
-        return closed, []
-    return ClosedJaxpr(Jaxpr([], j.constvars + j.invars, j.eqns, j.outvars), []), closed.consts
-
 
 def _as_scalar(x):
     return x[()] if type(x) is _ND else x
@@ -169,33 +160,11 @@ def _jit_abstract(*avals, jaxpr: ClosedJaxpr, name: str, parallel: bool):
     return list(jaxpr.out_avals)
 
 
-def _trace_closed(fun, avals, name) -> tuple[ClosedJaxpr, list]:
-    return _no_consts(trace_to_jaxpr(fun, avals, name))
-
-
-def _jvp_jaxpr(closed: ClosedJaxpr, nonzero: tuple, name: str):
-    in_avals = closed.in_avals
-    n = len(in_avals)
-    store: dict = {}
-
-    def fun(*args):
-        it = iter(args[n:])
-        tangents = [next(it) if z else Zero(a) for a, z in zip(in_avals, nonzero)]
-        outs, t_outs = jvp_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, xs),
-                                list(args[:n]), tangents, f"jvp({name})")
-        store["nz"] = tuple(type(t) is not Zero for t in t_outs)
-        return list(outs) + [t for t in t_outs if type(t) is not Zero]
-
-    avals = list(in_avals) + [a for a, z in zip(in_avals, nonzero) if z]
-    jaxpr, consts = _trace_closed(fun, avals, f"jvp({name})")
-    return jaxpr, consts, store["nz"]
-
-
 def _jit_jvp(primals, tangents, *, jaxpr: ClosedJaxpr, name: str, parallel: bool):
     nonzero = tuple(type(t) is not Zero for t in tangents)
     jvp_closed, consts, out_nz = _lru_get(
         _rule_cache, ("jvp", id(jaxpr), nonzero), jaxpr,
-        lambda: _jvp_jaxpr(jaxpr, nonzero, name))
+        lambda: jvp_jaxpr(jaxpr, nonzero, [False] * len(jaxpr.out_avals), name=f"jvp({name})"))
     outs = jit_p.bind(*consts, *primals, *[t for t, z in zip(tangents, nonzero) if z],
                       jaxpr=jvp_closed, name=f"jvp_{name}", parallel=parallel)
     n = len(jaxpr.out_avals)
@@ -207,7 +176,7 @@ def _jit_jvp(primals, tangents, *, jaxpr: ClosedJaxpr, name: str, parallel: bool
 def _pe_jaxprs(closed: ClosedJaxpr, unknowns: tuple, name: str):
     known, unknown, out_unknowns, num_res = partial_eval_jaxpr(closed, unknowns,
                                                                f"partial_eval({name})")
-    known, known_consts = _no_consts(known)
+    known, known_consts = hoist(known)
     return known, known_consts, unknown, tuple(out_unknowns), num_res
 
 
@@ -246,7 +215,7 @@ def _transpose_jaxpr(closed: ClosedJaxpr, undef: tuple, ct_nz: tuple, name: str)
 
     avals = ([a for a, u in zip(in_avals, undef) if not u]
              + [a for a, z in zip(out_avals, ct_nz) if z])
-    jaxpr, consts = _trace_closed(fun, avals, f"transpose({name})")
+    jaxpr, consts = trace_hoisted(fun, avals, f"transpose({name})")
     return jaxpr, consts, store["nz"]
 
 
@@ -270,27 +239,12 @@ def _jit_transpose(cts, *args, jaxpr: ClosedJaxpr, name: str, parallel: bool):
     return result
 
 
-def _batch_jaxpr(closed: ClosedJaxpr, avals, dims: tuple, size: int, name: str):
-    store: dict = {}
-
-    def fun(*xs):
-        interp = BatchInterpreter(current_interpreter(), size, f"vmap({name})")
-        ins = [x if d is None else BatchTracer(interp, x, d) for x, d in zip(xs, dims)]
-        with new_interpreter(interp):
-            lifted = [interp.lift(o) for o in eval_jaxpr(closed.jaxpr, closed.consts, ins)]
-        store["dims"] = [None if d is None else 0 for _, d in lifted]
-        return [v if d is None else moveaxis(v, d, 0) for v, d in lifted]
-
-    jaxpr, consts = _trace_closed(fun, avals, f"vmap({name})")
-    return jaxpr, consts, store["dims"]
-
-
 @needs_axis_size
 def _jit_batch(vals, dims, *, jaxpr: ClosedJaxpr, name: str, parallel: bool, axis_size: int):
     dims = tuple(dims)
     bj, consts, out_dims = _lru_get(
         _rule_cache, ("batch", id(jaxpr), dims, axis_size), jaxpr,
-        lambda: _batch_jaxpr(jaxpr, [get_aval(v) for v in vals], dims, axis_size, name))
+        lambda: batch_jaxpr_dims(jaxpr, axis_size, dims, name=f"vmap({name})"))
     outs = jit_p.bind(*consts, *vals, jaxpr=bj, name=f"vmap_{name}", parallel=parallel)
     return outs, list(out_dims)
 
@@ -374,7 +328,7 @@ class _Entry:
 
     def __init__(self, closed, out_tree):
         self.closed = closed
-        self.jaxpr, self.consts = _no_consts(closed)
+        self.jaxpr, self.consts = hoist(closed)
         self.out_tree = out_tree
         self.call = None
         self.exact = None   # config.exact_math when `call` was made

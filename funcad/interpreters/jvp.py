@@ -11,9 +11,11 @@ here. That is what keeps nested derivatives apart (no perturbation confusion).
 """
 from __future__ import annotations
 
-from funcad.core import (Interpreter, ShapedArray, Tracer, bind_with, get_aval, is_float,
-                         primitives,
-                         raise_leaked, run_with)
+import numpy as np
+
+from funcad.core import (Interpreter, ShapedArray, Tracer, bind_with, current_interpreter,
+                         get_aval, is_eager, is_float, new_interpreter, primitives,
+                         raise_leaked, run_rule)
 
 
 class Zero:
@@ -27,7 +29,24 @@ class Zero:
         return f"Zero({self.aval.str_short()})"
 
 
+_ZEROS: dict = {}  # id(aval) -> Zero(aval); the Zero keeps its aval (and so the id) alive
+
+
+def zero(aval: ShapedArray) -> Zero:
+    """The (shared, immutable) Zero of ``aval``: interpreters make one per non-differentiated
+    operand of every bind, so they reuse one object per aval instead of allocating. Keyed by
+    identity (avals are interned, and hashing one is a Python-level call)."""
+    z = _ZEROS.get(id(aval))
+    if z is None:
+        if len(_ZEROS) > 4096:
+            _ZEROS.clear()
+        z = _ZEROS[id(aval)] = Zero(aval)
+    return z
+
+
 def zeros_like_aval(aval: ShapedArray):
+    if is_eager():  # a plain array; under a transformation, a broadcast of a scalar
+        return np.zeros(aval.shape, aval.dtype)
     from funcad import lax
     return lax.full(aval.shape, 0, aval.dtype)
 
@@ -43,6 +62,9 @@ def add_tangents(a, b):
     if type(b) is Zero:
         return a
     return primitives["add"].bind(a, b)
+
+
+_ndarray = np.ndarray
 
 
 class JVPTracer(Tracer):
@@ -80,40 +102,60 @@ class JVPInterpreter(Interpreter):
         return x, None
 
     def pure(self, primal, tangent):
-        if tangent is None or type(tangent) is Zero or not is_float(get_aval(primal).dtype):
+        if tangent is None or type(tangent) is Zero:
+            return primal
+        if type(primal) is _ndarray:
+            if primal.dtype.kind != "f":
+                return primal
+        elif not is_float(get_aval(primal).dtype):
             return primal
         return JVPTracer(self, primal, tangent)
 
     def interpret(self, prim, args, params):
-        primals, tangents = [], []
-        nonzero = False
+        # One pass over the operands: own tracers split into primal and tangent, anything
+        # else is a constant here (checked for escaped tracers) with a tangent of None.
+        primals = tangents = None
+        i = 0
         for x in args:
-            p, t = self.lift(x)
-            primals.append(p)
+            if type(x) is JVPTracer and x._interp is self:
+                if primals is None:
+                    primals = list(args)
+                    tangents = [None] * len(args)
+                primals[i] = x.primal
+                tangents[i] = x.tangent
+            elif type(x) is not _ndarray and isinstance(x, Tracer) and not x._interp.alive:
+                raise_leaked(x)
+            i += 1
+        if primals is None:
+            return bind_with(self.prev, prim, *args, **params)
+        for i, t in enumerate(tangents):
             if t is None:
-                tangents.append(None)
-            else:
-                tangents.append(t)
-                nonzero = True
-        if not nonzero:
-            return bind_with(self.prev, prim, *primals, **params)
-        tangents = [Zero(get_aval(p)) if t is None else t for p, t in zip(primals, tangents)]
+                a = get_aval(primals[i])
+                z = _ZEROS.get(id(a))
+                tangents[i] = z if z is not None else zero(a)
         rule = prim.jvp
         if rule is None:
             raise NotImplementedError(
                 f"Differentiation rule for primitive '{prim.name}' is not implemented "
                 f"(needed by {self.name}). Wrap the computation in lax.stop_gradient if its "
                 f"derivative is not needed, or define it with custom_jvp.")
-        primal_out, tangent_out = run_with(self.prev, rule, primals, tangents, **params)
+        primal_out, tangent_out = run_rule(self.prev, rule, primals, tangents, params)
         if prim.multiple_results:
             return [self.pure(p, t) for p, t in zip(primal_out, tangent_out)]
-        return self.pure(primal_out, tangent_out)
+        # self.pure, inlined
+        if tangent_out is None or type(tangent_out) is Zero:
+            return primal_out
+        if type(primal_out) is _ndarray:
+            if primal_out.dtype.kind != "f":
+                return primal_out
+        elif not is_float(get_aval(primal_out).dtype):
+            return primal_out
+        return JVPTracer(self, primal_out, tangent_out)
 
 
 def jvp_flat(fun, primals, tangents, name: str = "jvp"):
     """Run ``fun`` (flat lists) in forward mode. ``tangents`` may hold Zero.
     Returns (primals_out, tangents_out) with Zero for outputs that do not depend on inputs."""
-    from funcad.core import current_interpreter, new_interpreter
     interp = JVPInterpreter(current_interpreter(), name)
     ins = [p if type(t) is Zero else JVPTracer(interp, p, t)
            for p, t in zip(primals, tangents)]
@@ -123,5 +165,5 @@ def jvp_flat(fun, primals, tangents, name: str = "jvp"):
         for o in outs:
             p, t = interp.lift(o)
             primals_out.append(p)
-            tangents_out.append(Zero(get_aval(p)) if t is None else t)
+            tangents_out.append(zero(get_aval(p)) if t is None else t)
     return primals_out, tangents_out

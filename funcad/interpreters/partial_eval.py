@@ -15,28 +15,43 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from funcad.core import ShapedArray, Tracer, bind_with, current_interpreter, new_interpreter
+import numpy as np
+
+from funcad.core import (ShapedArray, Tracer, bind_with, current_interpreter, eval_interpreter,
+                         new_interpreter)
 from funcad.interpreters.stage import StagingInterpreter, StagingTracer
 from funcad.ir import ClosedJaxpr, eval_jaxpr
+
+_ndarray = np.ndarray
 
 
 class PartialEvalInterpreter(StagingInterpreter):
     def __init__(self, prev, name: str = "linearize"):
         super().__init__(name)
         self.prev = prev
+        # Known work on plain arrays goes straight to ``impl`` when the eval interpreter is
+        # below (the common case: linearize and grad outside any other transformation).
+        self._eval_below = prev is eval_interpreter
 
     def is_unknown(self, x) -> bool:
         return type(x) is StagingTracer and x._interp is self
 
     def interpret(self, prim, args, params):
+        plain = True
         for x in args:
-            if type(x) is StagingTracer and x._interp is self:
-                break
-        else:
-            return bind_with(self.prev, prim, *args, **params)
-        if prim.partial_eval is not None:
-            return prim.partial_eval(self, args, params)
-        return self.stage(prim, args, params)
+            t = type(x)
+            if t is _ndarray:
+                continue
+            if t is StagingTracer and x._interp is self:
+                if prim.partial_eval is not None:
+                    return prim.partial_eval(self, args, params)
+                return self.stage(prim, args, params)
+            if plain and isinstance(x, Tracer):
+                plain = False
+        if (plain and self._eval_below and prim.impl is not None
+                and not prim.multiple_results and not prim.higher_order):
+            return prim.impl(*args, **params)  # a first-order impl never binds: skip eval
+        return bind_with(self.prev, prim, *args, **params)
 
 
 def partial_eval_jaxpr(closed: ClosedJaxpr, unknowns: Sequence[bool], name="partial_eval"):

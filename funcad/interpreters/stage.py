@@ -47,9 +47,10 @@ class JaxprBuilder:
             self.consts.append(val)
         return v
 
-    def build(self, invars: list, outs: list) -> ClosedJaxpr:
+    def build(self, invars: list, outs: list, dce: bool = True) -> ClosedJaxpr:
         jaxpr = Jaxpr(list(self.constvars), list(invars), list(self.eqns), list(outs))
-        return dce_closed(ClosedJaxpr(jaxpr, list(self.consts)))
+        closed = ClosedJaxpr(jaxpr, list(self.consts))
+        return dce_closed(closed) if dce else closed
 
 
 def _is_literal(x) -> bool:
@@ -68,13 +69,17 @@ class StagingInterpreter(Interpreter):
         self.name = name
         self.alive = True
         self.builder = JaxprBuilder()
+        self._add_eqn = self.builder.eqns.append
 
     def new_arg(self, aval: ShapedArray) -> StagingTracer:
         return StagingTracer(self, Var(aval))
 
     def atom(self, x):
-        if type(x) is StagingTracer and x._interp is self:
+        t = type(x)
+        if t is StagingTracer and x._interp is self:
             return x.ir_var
+        if t is np.ndarray:
+            return Lit(x) if not x.shape else self.builder.const_var(x)
         if isinstance(x, Tracer):
             if not x._interp.alive:
                 raise_leaked(x)
@@ -84,20 +89,54 @@ class StagingInterpreter(Interpreter):
         return self.builder.const_var(x)
 
     def stage(self, prim, args, params):
-        atoms = [self.atom(x) for x in args]
-        out_aval = prim.abstract_eval(*[a.aval for a in atoms], **params)
+        atoms, avals = [], []
+        for x in args:
+            v = x.ir_var if type(x) is StagingTracer and x._interp is self else self.atom(x)
+            atoms.append(v)
+            avals.append(v.aval)
+        if params and not prim.multiple_results:
+            out_aval = _cached_abstract_eval(prim, avals, params)
+        else:
+            out_aval = prim.abstract_eval(*avals, **params)
         if prim.multiple_results:
             outvars = [Var(a) for a in out_aval]
-            self.builder.eqns.append(Eqn(prim, atoms, outvars, params))
+            self._add_eqn(Eqn(prim, atoms, outvars, params))
             return [StagingTracer(self, v) for v in outvars]
         v = Var(out_aval)
-        self.builder.eqns.append(Eqn(prim, atoms, [v], params))
+        self._add_eqn(Eqn(prim, atoms, [v], params))
         return StagingTracer(self, v)
 
     interpret = stage
 
-    def finish(self, in_tracers, outs) -> ClosedJaxpr:
-        return self.builder.build([t.ir_var for t in in_tracers], [self.atom(x) for x in outs])
+    def finish(self, in_tracers, outs, dce: bool = True) -> ClosedJaxpr:
+        """The jaxpr of what was staged; ``dce=False`` keeps dead equations (a consumer that
+        skips them anyway, like the backward pass of vjp, saves the walk)."""
+        return self.builder.build([t.ir_var for t in in_tracers], [self.atom(x) for x in outs],
+                                  dce)
+
+
+_ABSTRACT: dict = {}
+
+
+def _cached_abstract_eval(prim, avals, params):
+    """``prim.abstract_eval`` memoized on (prim, input avals, params): shape rules that check
+    and compute shapes from static parameters (broadcast_in_dim, reductions, dot_general)
+    cost more than a lookup, and tracing repeats the same few signatures. Parameters that
+    are not hashable skip the cache."""
+    # Avals are interned: keyed by identity (hashing one is a Python-level call); the entry
+    # holds the avals, so their ids stay theirs while it lives.
+    try:
+        key = (prim, *map(id, avals), *params.items())
+        hit = _ABSTRACT.get(key)
+    except TypeError:
+        return prim.abstract_eval(*avals, **params)
+    if hit is not None:
+        return hit[1]
+    out = prim.abstract_eval(*avals, **params)
+    if len(_ABSTRACT) > 4096:
+        _ABSTRACT.clear()
+    _ABSTRACT[key] = (avals, out)
+    return out
 
 
 def trace_to_jaxpr(fun: Callable, in_avals: Sequence[ShapedArray], name: str = "make_jaxpr"

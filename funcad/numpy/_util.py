@@ -75,6 +75,8 @@ def eager(np_fn: Callable):
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            if args and isinstance(args[0], Tracer):  # the common traced call: skip the scan
+                return fn(*args, **kwargs)
             if is_plain(args) and (not kwargs or is_plain(list(kwargs.values()))):
                 return np_fn(*args, **kwargs)
             return fn(*args, **kwargs)
@@ -108,8 +110,12 @@ def canonical_dtype(dt) -> np.dtype:
 def _dtype_arg(x):
     """What NumPy's promotion sees: the type of a weak scalar, else the dtype."""
     t = type(x)
+    if t is _ndarray and x.dtype in _SUPPORTED:
+        return x.dtype
     if t in _PY_WEAK:
         return t
+    if isinstance(x, Tracer):
+        return x.aval.dtype
     if t is bool:
         return np.dtype("bool")
     if isinstance(x, (list, tuple)):
@@ -117,14 +123,23 @@ def _dtype_arg(x):
     return get_aval(x).dtype
 
 
+_result_types: dict = {}
+
+
 def result_type(*args) -> np.dtype:
     """NumPy's result dtype for these operands (Python int and float are weak)."""
-    try:
-        dt = np.result_type(*[a if type(a) in _PY_WEAK else _dtype_arg(a) for a in args])
-    except TypeError as e:
-        raise TypeError(f"funcad.numpy: no common dtype for "
-                        f"{', '.join(str(_dtype_arg(a)) for a in args)}: {e}") from None
-    return check_dtype(canonical_dtype(dt), "funcad.numpy")
+    key = tuple([_dtype_arg(a) for a in args])
+    dt = _result_types.get(key)
+    if dt is None:
+        try:
+            # Python scalars go in as values: NumPy treats those as weak (NEP 50), not as
+            # the types int/float, which would mean int64/float64.
+            dt = np.result_type(*[a if type(a) in _PY_WEAK else k for a, k in zip(args, key)])
+        except TypeError as e:
+            raise TypeError(f"funcad.numpy: no common dtype for "
+                            f"{', '.join(str(k) for k in key)}: {e}") from None
+        dt = _result_types[key] = check_dtype(canonical_dtype(dt), "funcad.numpy")
+    return dt
 
 
 def float_dtype(*args) -> np.dtype:
@@ -172,7 +187,7 @@ def to_value(x):
 def asarray_of(x, dtype):
     """``x`` as a funcad value of ``dtype`` (a NumPy array or a tracer)."""
     if isinstance(x, Tracer):
-        return lax.convert_element_type(x, dtype)
+        return x if x.aval.dtype == dtype else lax.convert_element_type(x, dtype)
     if isinstance(x, np.ndarray) and x.dtype == dtype:
         return x
     if isinstance(x, (list, tuple)):
@@ -191,11 +206,26 @@ def shape_of(x) -> tuple:
 
 
 def broadcast_shapes(who: str, *shapes) -> tuple:
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise ValueError(f"{who}: operands could not be broadcast together with shapes "
-                         f"{' '.join(str(tuple(s)) for s in shapes)}") from None
+    """NumPy's broadcast of ``shapes`` (tuples of ints); ValueError naming ``who``."""
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
+        return tuple(shapes[0])
+    if not shapes:
+        return ()
+    first = shapes[0]
+    if all(s == first for s in shapes):
+        return tuple(first)
+    out = [1] * max([len(s) for s in shapes])
+    for s in shapes:
+        off = len(out) - len(s)
+        for i, d in enumerate(s):
+            o = out[off + i]
+            if d != o:
+                if o == 1:
+                    out[off + i] = d
+                elif d != 1:
+                    raise ValueError(f"{who}: operands could not be broadcast together with "
+                                     f"shapes {' '.join(str(tuple(s)) for s in shapes)}")
+    return tuple(out)
 
 
 def broadcast_to(x, shape, who: str = "fnp.broadcast_to"):
@@ -241,6 +271,8 @@ def canonical_axes(who: str, axis, ndim: int) -> tuple:
     """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:
+        return (axis % ndim,)
     axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
     out = []
     for a in axes:

@@ -20,7 +20,8 @@ import numpy as np
 import functools
 
 from funcad import lax
-from funcad.core import get_aval
+from funcad.core import Tracer, get_aval
+from funcad.primitives.linalg import dot_general_p
 from funcad.numpy._util import (asarray_of, broadcast_shapes, broadcast_to, is_plain,
                                 result_type, to_value)
 
@@ -38,6 +39,9 @@ def eager(np_fn):
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            for a in args:
+                if isinstance(a, Tracer):  # the common traced call: skip the scan
+                    return fn(*args, **kwargs)
             if all(_static_or_plain(a) for a in args) and all(
                     _static_or_plain(a) for a in kwargs.values()):
                 return np_fn(*args, **kwargs)
@@ -55,14 +59,15 @@ def _prepare(*args, dtype=None):
 
 
 def _contract(x, y, contract, batch=((), ())):
-    """dot_general with NumPy's meaning for bools (any pairwise True)."""
+    """dot_general with NumPy's meaning for bools (any pairwise True). ``contract`` and
+    ``batch`` are pairs of tuples of ints, so the primitive is bound directly."""
     dims = (contract, batch)
-    if get_aval(x).dtype == np.bool_:
+    if get_aval(x).dtype.kind == "b":
         i64 = np.dtype("int64")
         out = lax.dot_general(lax.convert_element_type(x, i64),
                               lax.convert_element_type(y, i64), dims)
         return lax.ne(out, 0)
-    return lax.dot_general(x, y, dims)
+    return dot_general_p.bind(x, y, dimension_numbers=dims)
 
 
 def _shape(x):

@@ -11,6 +11,9 @@ import numpy as np
 
 from funcad import core, lax
 from funcad.core import check_dtype, get_aval
+from funcad.primitives.elementwise import div_p
+from funcad.primitives.reductions import reduce_sum_p
+from funcad.primitives.shape import reshape_p
 from funcad.numpy._util import (asarray_of, broadcast_to, canonical_axes, canonical_axis,
                                 eager, is_plain, scalar_like, to_value)
 
@@ -24,9 +27,10 @@ _add_reduce = np.add.reduce
 
 def _keep(out, shape, axes, keepdims):
     """Put the reduced axes back as size-1 axes when ``keepdims``."""
-    if not keepdims:
+    if not keepdims or not axes:
         return out
-    return lax.reshape(out, tuple(1 if i in axes else s for i, s in enumerate(shape)))
+    return reshape_p.bind(out, new_sizes=tuple([1 if i in axes else s
+                                                for i, s in enumerate(shape)]))
 
 
 def _acc_dtype(dt, dtype, who):
@@ -43,7 +47,7 @@ def _mean_dtype(dt, dtype, who):
 
 
 def _count(shape, axes) -> int:
-    return math.prod(shape[i] for i in axes)
+    return math.prod([shape[i] for i in axes])
 
 
 def _prepare(who, a, axis):
@@ -60,7 +64,7 @@ def sum(a, axis=None, dtype=None, keepdims=False):  # noqa: A001
         return np.sum(a, axis=axis, dtype=dtype, keepdims=keepdims)
     a, av, axes = _prepare("fnp.sum", a, axis)
     a = asarray_of(a, _acc_dtype(av.dtype, dtype, "fnp.sum"))
-    return _keep(lax.reduce_sum(a, axes), av.shape, axes, keepdims)
+    return _keep(reduce_sum_p.bind(a, axes=axes), av.shape, axes, keepdims)
 
 
 sum.__wrapped_numpy__ = np.sum
@@ -78,8 +82,10 @@ def prod(a, axis=None, dtype=None, keepdims=False):
 def mean(a, axis=None, dtype=None, keepdims=False):
     """``numpy.mean``: integers and bools average in float64."""
     a, av, axes = _prepare("fnp.mean", a, axis)
-    s = lax.reduce_sum(asarray_of(a, _mean_dtype(av.dtype, dtype, "fnp.mean")), axes)
-    return _keep(lax.div(s, float(_count(av.shape, axes))), av.shape, axes, keepdims)
+    dt = _mean_dtype(av.dtype, dtype, "fnp.mean")
+    s = reduce_sum_p.bind(asarray_of(a, dt), axes=axes)
+    n = np.asarray(_count(av.shape, axes), dt)
+    return _keep(div_p.bind(s, n), av.shape, axes, keepdims)
 
 
 @eager(np.var)
@@ -107,7 +113,7 @@ def _extremum(name, np_fn, lax_fn, pick):
     @eager(np_fn)
     def fn(a, axis=None, keepdims=False, initial=None):
         a, av, axes = _prepare(who, a, axis)
-        empty = builtins.any(av.shape[i] == 0 for i in axes)
+        empty = 0 in av.shape and builtins.any(av.shape[i] == 0 for i in axes)
         if empty and initial is None:
             raise ValueError(f"{who}: zero-size array to reduction operation {name} which "
                              f"has no identity; pass initial=...")

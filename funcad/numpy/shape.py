@@ -143,7 +143,9 @@ def broadcast_arrays(*args):
 
 def broadcast_shapes(*shapes):
     """``numpy.broadcast_shapes``."""
-    return _bshapes("fnp.broadcast_shapes", *[(s,) if isinstance(s, int) else s for s in shapes])
+    return _bshapes("fnp.broadcast_shapes",
+                    *[(operator.index(s),) if not isinstance(s, (tuple, list)) else
+                      tuple(operator.index(d) for d in s) for s in shapes])
 
 
 # ---------------------------------------------------------------------------------------------

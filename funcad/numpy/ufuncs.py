@@ -18,11 +18,13 @@ import numpy as np
 
 from funcad import lax
 from funcad.core import ConcretizationError, Tracer, get_aval
+from funcad.primitives.shape import broadcast_in_dim_p
 from funcad.numpy._util import (EAGER_TYPES as _EAGER_TYPES, SUPPORTED as _SUPPORTED,
                                 broadcast_shapes, broadcast_to, float_dtype, is_plain, promote,
                                 promote_to, result_type, scalar_like, to_value, ufunc_loop)
 
 __all__ = []
+_ndarray = np.ndarray
 
 
 def _export(fn):
@@ -52,9 +54,11 @@ def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None, scalars=
     if traced is None:
         # ``scalars``: ``body`` is one binary lax primitive, which broadcasts a rank-0
         # operand itself, so Python scalars stay scalars (no broadcast equation).
-        def traced(*args):
+        def general(*args):
             loop = ufunc_loop(who, np_fn, args)
             return body(*promote_to(who, args, loop[:nin], keep_scalars=scalars))
+
+        traced = _fast_traced(who, np_fn, body, general, scalars)
 
     if nin == 1:
         def fn(x, /):
@@ -76,6 +80,79 @@ def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None, scalars=
     fn.__wrapped_numpy__ = np_fn
     fn.traced = traced
     return _export(fn)
+
+
+def _fast_traced(who, np_fn, body, general, scalars):
+    """The traced path with a shortcut for what transformations meet most: tracers already
+    in the dtype of NumPy's loop and of one shape (and, when ``scalars``, Python scalars),
+    which need no conversion or broadcast, so ``body`` runs on them directly. Loops are
+    looked up once per combination of operand dtypes."""
+    loops: dict = {}
+
+    def loop_of(key, args):
+        loop = loops.get(key)
+        if loop is None:
+            loop = loops[key] = ufunc_loop(who, np_fn, args)
+        return loop
+
+    if np_fn.nin == 1:
+        direct = set()  # operand dtypes NumPy's loop keeps
+
+        def traced(x):
+            if isinstance(x, Tracer):
+                dt = x.aval.dtype
+                if dt in direct:
+                    return body(x)
+                if loop_of(dt, (x,))[0] == dt:
+                    direct.add(dt)
+                    return body(x)
+            return general(x)
+        return traced
+
+    def traced(x, y):
+        # Each operand: a tracer or a plain array (its dtype and shape), or, when the body
+        # broadcasts rank-0 operands itself, a Python int or float (weak: it takes the loop's
+        # dtype). Anything else, or a loop that needs a conversion, takes the general path.
+        if isinstance(x, Tracer):
+            a = x.aval
+            kx, sx = a.dtype, a.shape
+        elif type(x) is _ndarray and x.dtype in _SUPPORTED:
+            kx, sx = x.dtype, x.shape
+        elif scalars and (type(x) is float or type(x) is int):
+            kx = sx = None
+        else:
+            return general(x, y)
+        if isinstance(y, Tracer):
+            a = y.aval
+            ky, sy = a.dtype, a.shape
+        elif type(y) is _ndarray and y.dtype in _SUPPORTED:
+            ky, sy = y.dtype, y.shape
+        elif scalars and (type(y) is float or type(y) is int) and kx is not None:
+            ky = sy = None
+        else:
+            return general(x, y)
+        loop = loop_of((type(x) if kx is None else kx, type(y) if ky is None else ky), (x, y))
+        if kx is None:
+            x, kx, sx = np.asarray(x, loop[0]), loop[0], ()
+        elif ky is None:
+            y, ky, sy = np.asarray(y, loop[1]), loop[1], ()
+        if kx != loop[0] or ky != loop[1]:
+            return general(x, y)
+        if sx != sy and not (scalars and (not sx or not sy)):
+            shape = broadcast_shapes(who, sx, sy)
+            x = _broadcast(x, sx, shape)
+            y = _broadcast(y, sy, shape)
+        return body(x, y)
+    return traced
+
+
+def _broadcast(x, xs, shape):
+    """``x`` of shape ``xs`` broadcast to ``shape`` (known to be valid), NumPy-style."""
+    if xs == shape:
+        return x
+    n = len(shape)
+    return broadcast_in_dim_p.bind(x, shape=shape,
+                                   broadcast_dimensions=tuple(range(n - len(xs), n)))
 
 
 def _dt(x):
@@ -173,10 +250,10 @@ _alias("around", round)
 # ---------------------------------------------------------------------------------------------
 # Binary arithmetic
 
-_ufunc(np.add, lambda x, y: lax.or_(x, y) if _dt(x) == np.bool_ else lax.add(x, y),
+_ufunc(np.add, lambda x, y: lax.or_(x, y) if _dt(x).kind == "b" else lax.add(x, y),
        scalars=True)
 _ufunc(np.subtract, lax.sub, scalars=True)
-_ufunc(np.multiply, lambda x, y: lax.and_(x, y) if _dt(x) == np.bool_ else lax.mul(x, y),
+_ufunc(np.multiply, lambda x, y: lax.and_(x, y) if _dt(x).kind == "b" else lax.mul(x, y),
        scalars=True)
 _ufunc(np.true_divide, lax.div, "true_divide", scalars=True)
 _alias("divide", true_divide)  # noqa: F821

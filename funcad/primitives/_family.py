@@ -7,7 +7,7 @@ and the input domain for the generated tests.
 """
 from __future__ import annotations
 
-from funcad.core import Primitive, ShapedArray, is_float
+from funcad.core import Primitive, ShapedArray, get_aval, is_float
 from funcad.interpreters.jvp import Zero, instantiate
 
 
@@ -32,11 +32,14 @@ def check_kind(name: str, aval: ShapedArray, kinds: str):
 
 def linear_jvp(prim_getter, linear_args=None):
     """jvp of a primitive that is linear in ``linear_args`` (all when None): apply the
-    primitive to the tangents of the linear arguments and the primals of the others."""
-
+    primitive to the tangents of the linear arguments and the primals of the others.
+    ``prim_getter`` is the primitive, or a function returning it (for a rule made before
+    the primitive exists)."""
     def jvp(primals, tangents, **params):
-        prim = prim_getter()
+        prim = prim_getter if type(prim_getter) is Primitive else prim_getter()
         out = prim.bind(*primals, **params)
+        if linear_args is None and len(primals) == 1 and type(tangents[0]) is not Zero:
+            return out, prim.bind(tangents[0], **params)
         idx = range(len(primals)) if linear_args is None else linear_args
         if all(type(tangents[i]) is Zero for i in idx):
             if prim.multiple_results:
@@ -49,7 +52,6 @@ def linear_jvp(prim_getter, linear_args=None):
 
 
 def _aval(x):
-    from funcad.core import get_aval
     return get_aval(x)
 
 

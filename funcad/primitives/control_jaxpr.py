@@ -1,50 +1,35 @@
-"""Jaxpr-to-jaxpr transformations shared by the control-flow primitives.
+"""Jaxpr-to-jaxpr transformations of the control-flow primitives.
 
 A control-flow primitive (cond, while, scan) holds its bodies as ClosedJaxprs with *no*
-constants: every value a body reads is an explicit operand of the equation, so the
-interpreters around the primitive see it (a closure over a value being differentiated or
-batched is an ordinary operand, never a hidden capture). Each rule that transforms a body does
-it the same way: trace "run this interpreter over that jaxpr" with ``trace_to_jaxpr``, then
-*hoist* the constants the trace produced into leading inputs (:func:`trace_hoisted`); the
-caller passes those constants as the first operands.
-
-The transformations here:
-- :func:`jvp_jaxpr`: forward mode, with tangent inputs and outputs interleaved by group
-  (``[consts, consts_dot, carry, carry_dot, ...]``), the layout the loop primitives want;
+constants; the tracing helpers every higher-order primitive shares (:func:`hoist`,
+:func:`trace_hoisted`, :func:`run`, :func:`jvp_jaxpr`, the general vmap of a jaxpr) live in
+:mod:`funcad.interpreters.jaxpr_util` and are re-exported here. This module adds what control
+flow needs on top:
 - :func:`batch_jaxpr`: vmap with every batched input and output at axis 0;
 - :func:`pe_jaxpr`: the known/unknown split of partial evaluation, forcing chosen outputs to
   be unknown (a loop carry that is unknown on entry must be unknown on exit);
 - :func:`deps`, :func:`restrict`: which outputs depend on which inputs, and the sub-jaxpr
   that computes only some outputs from some inputs;
 - :func:`join_consts`: give several branches one shared operand list.
+
+:func:`jvp_jaxpr` lays tangent inputs and outputs out by group (``[consts, consts_dot, carry,
+carry_dot, ...]``), the layout the loop primitives want.
 """
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from funcad.core import ShapedArray, current_interpreter, is_float, new_interpreter
-from funcad.interpreters.batching import BatchInterpreter, BatchTracer, bdim_to_front
-from funcad.interpreters.jvp import Zero, instantiate, jvp_flat
+from funcad.core import ShapedArray, current_interpreter, new_interpreter
+from funcad.interpreters.jaxpr_util import (batch_jaxpr_dims, hoist, jvp_jaxpr,  # noqa: F401
+                                            run, trace_hoisted)
+from funcad.interpreters.jvp import Zero, instantiate
 from funcad.interpreters.partial_eval import PartialEvalInterpreter
-from funcad.interpreters.stage import dce_jaxpr, trace_to_jaxpr
-from funcad.ir import ClosedJaxpr, Jaxpr, Var, eval_jaxpr
+from funcad.interpreters.stage import dce_jaxpr
+from funcad.ir import ClosedJaxpr, Jaxpr, Var
 
 
 # ---------------------------------------------------------------------------------------------
 # Building and reshaping const-free jaxprs
-
-def hoist(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list]:
-    """``closed`` with its constvars turned into leading invars, and the constant values."""
-    j = closed.jaxpr
-    return ClosedJaxpr(Jaxpr([], j.constvars + j.invars, j.eqns, j.outvars), []), \
-        list(closed.consts)
-
-
-def trace_hoisted(fun: Callable, avals: Sequence[ShapedArray], name: str = "control_flow"
-                  ) -> tuple[ClosedJaxpr, list]:
-    """Trace ``fun`` (flat in, flat out) to a const-free jaxpr; its constants lead the inputs."""
-    return hoist(trace_to_jaxpr(fun, list(avals), name))
-
 
 def example_jaxpr(fun: Callable, avals: Sequence[tuple]) -> ClosedJaxpr:
     """A const-free jaxpr of ``fun`` over ``(shape, dtype)`` pairs: the bodies in the
@@ -54,11 +39,6 @@ def example_jaxpr(fun: Callable, avals: Sequence[tuple]) -> ClosedJaxpr:
     closed, consts = trace_hoisted(fun, [ShapedArray(*a) for a in avals], "example")
     assert not consts
     return closed
-
-
-def run(closed: ClosedJaxpr, *args) -> list:
-    """Evaluate a body on the current interpreter."""
-    return eval_jaxpr(closed.jaxpr, closed.consts, args)
 
 
 def insert_invars(closed: ClosedJaxpr, pos: int, avals: Sequence[ShapedArray]) -> ClosedJaxpr:
@@ -139,53 +119,6 @@ def restrict(closed: ClosedJaxpr, keep_in: Sequence[bool], keep_out: Sequence[bo
 
 
 # ---------------------------------------------------------------------------------------------
-# Forward mode
-
-def jvp_jaxpr(closed: ClosedJaxpr, nonzeros: Sequence[bool], instantiate_out: Sequence[bool],
-              in_groups: Sequence[int] | None = None, out_groups: Sequence[int] | None = None):
-    """The jvp of a const-free jaxpr.
-
-    Inputs are laid out group by group, each group's primals followed by the tangents of its
-    members flagged in ``nonzeros``; outputs likewise, with a tangent for every float output
-    whose tangent is nonzero or flagged in ``instantiate_out``. Returns ``(jaxpr, consts,
-    out_nonzeros)``; the jaxpr's leading inputs take ``consts``.
-    """
-    avals = closed.in_avals
-    out_avals = closed.out_avals
-    in_groups = [len(avals)] if in_groups is None else list(in_groups)
-    out_groups = [len(out_avals)] if out_groups is None else list(out_groups)
-    layout, start = [], 0
-    for g in in_groups:
-        layout += [(False, i) for i in range(start, start + g)]
-        layout += [(True, i) for i in range(start, start + g) if nonzeros[i]]
-        start += g
-    store: dict = {}
-
-    def fun(*args):
-        primals = [None] * len(avals)
-        tangents = [Zero(a) for a in avals]
-        for (is_t, i), x in zip(layout, args):
-            if is_t:
-                tangents[i] = x
-            else:
-                primals[i] = x
-        outs, t_outs = jvp_flat(lambda *a: run(closed, *a), primals, tangents,
-                                "jvp (control flow)")
-        nz = [is_float(a.dtype) and (type(t) is not Zero or inst)
-              for a, t, inst in zip(out_avals, t_outs, instantiate_out)]
-        store["nz"] = nz
-        res, s = [], 0
-        for g in out_groups:
-            res += outs[s:s + g]
-            res += [instantiate(t) for t, n in zip(t_outs[s:s + g], nz[s:s + g]) if n]
-            s += g
-        return res
-
-    jaxpr, consts = trace_hoisted(fun, [avals[i] for _, i in layout], "jvp")
-    return jaxpr, consts, store["nz"]
-
-
-# ---------------------------------------------------------------------------------------------
 # Batching
 
 def batch_jaxpr(closed: ClosedJaxpr, axis_size: int, batched: Sequence[bool],
@@ -193,28 +126,9 @@ def batch_jaxpr(closed: ClosedJaxpr, axis_size: int, batched: Sequence[bool],
     """vmap of a const-free jaxpr: inputs flagged in ``batched`` (and the outputs) carry the
     batch at axis 0. Outputs flagged in ``force_out`` are batched even if they do not depend
     on a batched input. Returns ``(jaxpr, consts, out_batched)``."""
-    in_avals = [ShapedArray((axis_size,) + a.shape, a.dtype) if b else a
-                for a, b in zip(closed.in_avals, batched)]
-    store: dict = {}
-
-    def fun(*args):
-        interp = BatchInterpreter(current_interpreter(), axis_size, "vmap (control flow)")
-        ins = [BatchTracer(interp, x, 0) if b else x for x, b in zip(args, batched)]
-        with new_interpreter(interp):
-            lifted = [interp.lift(o) for o in run(closed, *ins)]
-        outs, flags = [], []
-        for (v, d), f in zip(lifted, force_out):
-            if d is None and not f:
-                outs.append(v)
-                flags.append(False)
-            else:
-                outs.append(bdim_to_front(v, d, axis_size))
-                flags.append(True)
-        store["out"] = flags
-        return outs
-
-    jaxpr, consts = trace_hoisted(fun, in_avals, "vmap")
-    return jaxpr, consts, store["out"]
+    jaxpr, consts, dims = batch_jaxpr_dims(closed, axis_size, [0 if b else None for b in batched],
+                                           force_out, "vmap (control flow)")
+    return jaxpr, consts, [d is not None for d in dims]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from funcad import lax
 from funcad.core import Primitive, ShapedArray, bool_, check_dtype, get_aval, is_float
 from funcad.interpreters.batching import bdim_to
 from funcad.interpreters.transpose import UndefinedPrimal
-from funcad.interpreters.jvp import Zero, add_tangents, instantiate
+from funcad.interpreters.jvp import Zero, add_tangents, instantiate, zero
 from funcad.primitives._family import check_kind, strict_same
 
 __all__ = []  # filled by _export
@@ -71,8 +71,10 @@ def _elementwise_batch(prim):
 
 def _unbroadcast(ct, aval):
     """Cotangent of a rank-0 operand that was broadcast implicitly: sum it."""
-    if aval.ndim == 0 and get_aval(ct).ndim:
-        return lax.reduce_sum(ct, tuple(range(get_aval(ct).ndim)))
+    if not aval.shape:
+        nd = get_aval(ct).ndim
+        if nd:
+            return lax.reduce_sum(ct, tuple(range(nd)))
     return ct
 
 
@@ -102,6 +104,9 @@ def _scalar_like(c, x):
 def _scalar_of(c, x):
     """A Python scalar as a rank-0 array of x's dtype (binary primitives broadcast it)."""
     return np.asarray(c, get_aval(x).dtype)
+
+
+_PY_SCALARS = (int, float, bool)
 
 
 def _coerce2(x, y):
@@ -304,8 +309,9 @@ def binary(name, impl, dx, dy, emit, *, kinds="f", domain=((-3.0, 3.0), (-3.0, 3
     tangent contributions (None for both: zero derivative)."""
 
     def abstract_eval(x, y):
-        a = _binary_aval(name, x, y)
-        check_kind(name, a, kinds)
+        a = x if x is y else _binary_aval(name, x, y)  # avals are shared: often the same
+        if a.dtype.kind not in kinds:
+            check_kind(name, a, kinds)
         return a if out_dtype is None else a.update(dtype=out_dtype)
 
     prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, emit=emit, domain=domain,
@@ -318,9 +324,11 @@ def binary(name, impl, dx, dy, emit, *, kinds="f", domain=((-3.0, 3.0), (-3.0, 3
             tx, ty = tangents
             ans = prim.bind(x, y)
             a = get_aval(ans)
-            out = Zero(a)
-            if type(tx) is not Zero:
-                out = add_tangents(out, _full_shape(dx(tx, ans, x, y), a))
+            if type(tx) is Zero:
+                if type(ty) is Zero:
+                    return ans, zero(a)
+                return ans, _full_shape(dy(ty, ans, x, y), a)
+            out = _full_shape(dx(tx, ans, x, y), a)
             if type(ty) is not Zero:
                 out = add_tangents(out, _full_shape(dy(ty, ans, x, y), a))
             return ans, out
@@ -335,7 +343,8 @@ def _full_shape(t, aval):
 
 def _wrap_binary(name, prim):
     def fn(x, y):
-        x, y = _coerce2(x, y)
+        if isinstance(x, _PY_SCALARS) or isinstance(y, _PY_SCALARS):
+            x, y = _coerce2(x, y)
         return prim.bind(x, y)
     fn.__name__ = name
     fn.__doc__ = (f"Elementwise `{name}` (lax primitive: equal shapes and dtypes; a Python "
@@ -344,21 +353,22 @@ def _wrap_binary(name, prim):
 
 
 def _add_transpose(ct, x, y):
-    return [_unbroadcast(ct, x.aval) if _undef(x) else None,
-            _unbroadcast(ct, y.aval) if _undef(y) else None]
+    return [_unbroadcast(ct, x.aval) if type(x) is UndefinedPrimal else None,
+            _unbroadcast(ct, y.aval) if type(y) is UndefinedPrimal else None]
 
 
 def _sub_transpose(ct, x, y):
-    return [_unbroadcast(ct, x.aval) if _undef(x) else None,
-            _unbroadcast(lax.neg(ct), y.aval) if _undef(y) else None]
+    return [_unbroadcast(ct, x.aval) if type(x) is UndefinedPrimal else None,
+            _unbroadcast(lax.neg(ct), y.aval) if type(y) is UndefinedPrimal else None]
 
 
 def _mul_transpose(ct, x, y):
-    if _undef(x) and _undef(y):
+    ux, uy = type(x) is UndefinedPrimal, type(y) is UndefinedPrimal
+    if ux and uy:
         raise TypeError("lax.mul: cannot transpose a product of two linear values "
                         "(the function is not linear)")
-    return [_unbroadcast(lax.mul(ct, y), x.aval) if _undef(x) else None,
-            _unbroadcast(lax.mul(x, ct), y.aval) if _undef(y) else None]
+    return [_unbroadcast(lax.mul(ct, y), x.aval) if ux else None,
+            _unbroadcast(lax.mul(x, ct), y.aval) if uy else None]
 
 
 def _div_transpose(ct, x, y):
@@ -370,6 +380,18 @@ def _div_transpose(ct, x, y):
 
 def _undef(x):
     return type(x) is UndefinedPrimal
+
+
+def _sub_jvp(primals, tangents):
+    # tx - ty as one equation (the family's rule would stage neg(ty) and an add)
+    (x, y), (tx, ty) = primals, tangents
+    ans = sub(x, y)  # noqa: F821  (lax.sub, exported below)
+    a = get_aval(ans)
+    if type(ty) is Zero:
+        return ans, zero(a) if type(tx) is Zero else _full_shape(tx, a)
+    if type(tx) is Zero:
+        return ans, _full_shape(neg(ty), a)  # noqa: F821
+    return ans, sub(tx, ty)  # noqa: F821  (a rank-0 operand broadcasts, as in the primal)
 
 
 def _int_div_impl(x, y):
@@ -420,7 +442,8 @@ _B = {}
 _B["add"] = binary("add", np.add, lambda t, a, x, y: t, lambda t, a, x, y: t, "({0} + {1})",
                    kinds="fi", linear=True, transpose=_add_transpose)
 _B["sub"] = binary("sub", np.subtract, lambda t, a, x, y: t, lambda t, a, x, y: lax.neg(t),
-                   "({0} - {1})", kinds="fi", linear=True, transpose=_sub_transpose)
+                   "({0} - {1})", kinds="fi", linear=True, transpose=_sub_transpose,
+                   jvp=_sub_jvp)
 _B["mul"] = binary("mul", np.multiply, lambda t, a, x, y: lax.mul(t, y),
                    lambda t, a, x, y: lax.mul(x, t), "({0} * {1})", kinds="fi",
                    transpose=_mul_transpose)

@@ -15,10 +15,12 @@ from funcad import lax
 from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, int64
 from funcad.interpreters.jvp import Zero, instantiate
 from funcad.primitives._family import check_kind, linear_jvp
-from funcad.primitives.shape import (broadcast_in_dim, concatenate, pad, reshape, rev,
-                                     slice_, transpose)
+from funcad.primitives.elementwise import convert_element_type_p, div_p, eq_p, mul_p
+from funcad.primitives.shape import (broadcast_in_dim, broadcast_in_dim_p, concatenate, pad,
+                                     reshape, rev, slice_, transpose)
 
 __all__ = []
+_add_reduce = np.add.reduce
 
 
 def _export(fn):
@@ -27,15 +29,21 @@ def _export(fn):
 
 
 def _check_axes(name, x, axes):
-    if len(set(axes)) != len(axes) or any(not 0 <= a < x.ndim for a in axes):
-        raise TypeError(f"lax.{name}: axes {axes} are invalid for an array of rank {x.ndim}")
+    nd = len(x.shape)
+    for i, a in enumerate(axes):
+        if not 0 <= a < nd or a in axes[:i]:
+            raise TypeError(f"lax.{name}: axes {axes} are invalid for an array of rank "
+                            f"{nd}")
 
 
 def _reduce_abstract(name, kinds):
     def abstract_eval(x, *, axes):
         _check_axes(name, x, axes)
-        check_kind(name, x, kinds)
-        return ShapedArray(tuple(s for i, s in enumerate(x.shape) if i not in axes), x.dtype)
+        if x.dtype.kind not in kinds:
+            check_kind(name, x, kinds)
+        shape = x.shape
+        return ShapedArray(tuple([shape[i] for i in range(len(shape)) if i not in axes]),
+                           x.dtype)
     return abstract_eval
 
 
@@ -49,12 +57,15 @@ def _reduce_batch(prim):
 
 
 def _kept_dims(ndim, axes):
-    return tuple(i for i in range(ndim) if i not in axes)
+    return tuple([i for i in range(ndim) if i not in axes])
 
 
 def _expand_back(y, shape, axes):
-    """Broadcast a reduced value back to the input shape."""
-    return broadcast_in_dim(y, shape, _kept_dims(len(shape), axes))
+    """Broadcast a reduced value back to the input shape (a tuple of ints)."""
+    if not axes:
+        return y
+    return broadcast_in_dim_p.bind(y, shape=shape,
+                                   broadcast_dimensions=_kept_dims(len(shape), axes))
 
 
 # reduce_sum -----------------------------------------------------------------------------------
@@ -64,18 +75,18 @@ def _reduce_sum_transpose(ct, x, *, axes):
 
 
 reduce_sum_p = Primitive("reduce_sum",
-                         impl=lambda x, *, axes: np.sum(x, axis=axes, dtype=x.dtype),
+                         impl=lambda x, *, axes: _add_reduce(x, axes, x.dtype),
                          abstract_eval=_reduce_abstract("reduce_sum", "fi"),
                          transpose=_reduce_sum_transpose, linear=True,
                          test_params=({"axes": (0,)}, {"axes": ()}, {"axes": (0, 1)},
                                       {"axes": (1,)}))
-reduce_sum_p.jvp = linear_jvp(lambda: reduce_sum_p)
+reduce_sum_p.jvp = linear_jvp(reduce_sum_p)
 reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
 
 
 @_export
 def reduce_sum(x, axes):
-    axes = tuple(sorted(int(a) for a in axes))
+    axes = tuple(sorted(map(int, axes)))
     return reduce_sum_p.bind(x, axes=axes)
 
 
@@ -85,29 +96,33 @@ def _extremum_jvp(prim):
     def jvp(primals, tangents, *, axes):
         (x,), (t,) = primals, tangents
         ans = prim.bind(x, axes=axes)
-        shape = get_aval(x).shape
-        dt = get_aval(x).dtype
-        loc = lax.convert_element_type(lax.eq(x, _expand_back(ans, shape, axes)), dt)
-        count = reduce_sum(loc, axes)
-        return ans, lax.div(reduce_sum(lax.mul(t, loc), axes), count)
+        a = get_aval(x)
+        loc = convert_element_type_p.bind(eq_p.bind(x, _expand_back(ans, a.shape, axes)),
+                                          new_dtype=a.dtype)
+        # weights 1/count on the extreme elements, computed from primals (not staged): under
+        # linearize only the product and the sum are linear equations
+        w = div_p.bind(loc, _expand_back(reduce_sum_p.bind(loc, axes=axes), a.shape, axes))
+        return ans, reduce_sum_p.bind(mul_p.bind(t, w), axes=axes)
     return jvp
 
 
-def _np_reduce(fn):
+def _np_reduce(ufunc):
+    reduce = ufunc.reduce  # what np.max/np.min run, minus their Python wrappers
+
     def impl(x, *, axes):
         if x.size == 0 and axes:
-            raise ValueError(f"zero-size array to reduction operation {fn.__name__} which "
+            raise ValueError(f"zero-size array to reduction operation {ufunc.__name__} which "
                              f"has no identity")
-        return fn(x, axis=axes)
+        return reduce(x, axes)
     return impl
 
 
-reduce_max_p = Primitive("reduce_max", impl=_np_reduce(np.max),
+reduce_max_p = Primitive("reduce_max", impl=_np_reduce(np.maximum),
                          abstract_eval=_reduce_abstract("reduce_max", "fib"),
                          test_params=({"axes": (0,)}, {"axes": (0, 1)}))
 reduce_max_p.jvp = _extremum_jvp(reduce_max_p)
 reduce_max_p.batch = _reduce_batch(reduce_max_p)
-reduce_min_p = Primitive("reduce_min", impl=_np_reduce(np.min),
+reduce_min_p = Primitive("reduce_min", impl=_np_reduce(np.minimum),
                          abstract_eval=_reduce_abstract("reduce_min", "fib"),
                          test_params=({"axes": (1,)},))
 reduce_min_p.jvp = _extremum_jvp(reduce_min_p)
@@ -116,12 +131,12 @@ reduce_min_p.batch = _reduce_batch(reduce_min_p)
 
 @_export
 def reduce_max(x, axes):
-    return reduce_max_p.bind(x, axes=tuple(sorted(int(a) for a in axes)))
+    return reduce_max_p.bind(x, axes=tuple(sorted(map(int, axes))))
 
 
 @_export
 def reduce_min(x, axes):
-    return reduce_min_p.bind(x, axes=tuple(sorted(int(a) for a in axes)))
+    return reduce_min_p.bind(x, axes=tuple(sorted(map(int, axes))))
 
 
 # reduce_prod ----------------------------------------------------------------------------------
@@ -173,7 +188,7 @@ reduce_prod_p.batch = _reduce_batch(reduce_prod_p)
 
 @_export
 def reduce_prod(x, axes):
-    return reduce_prod_p.bind(x, axes=tuple(sorted(int(a) for a in axes)))
+    return reduce_prod_p.bind(x, axes=tuple(sorted(map(int, axes))))
 
 
 # argmax / argmin -----------------------------------------------------------------------------
@@ -250,7 +265,7 @@ cumsum_p = Primitive("cumsum", impl=_cumsum_impl, abstract_eval=_cumsum_abstract
                      batch=_cumsum_batch, linear=True,
                      test_params=({"axis": 0, "reverse": False}, {"axis": 0, "reverse": True},
                                   {"axis": 1, "reverse": False}))
-cumsum_p.jvp = linear_jvp(lambda: cumsum_p)
+cumsum_p.jvp = linear_jvp(cumsum_p)
 
 
 @_export

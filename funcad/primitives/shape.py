@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from funcad import lax
-from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, int64
+from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, int64, primitives
 from funcad.interpreters.batching import bdim_to, bdim_to_front, moveaxis, needs_axis_size
 from funcad.interpreters.transpose import UndefinedPrimal
 from funcad.interpreters.jvp import Zero, instantiate, zeros_like_aval
@@ -54,7 +54,7 @@ def _one_arg(shape):
 def _declare(name, impl, abstract_eval, transpose, batch, *, linear_args=None, **extra):
     prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, transpose=transpose,
                      batch=batch, linear=True, linear_args=linear_args, **extra)
-    prim.jvp = linear_jvp(lambda: prim, linear_args)
+    prim.jvp = linear_jvp(prim, linear_args)
     __all__.append(name + "_p")
     return prim
 
@@ -76,26 +76,42 @@ def _bid_abstract(x, *, shape, broadcast_dimensions):
     return ShapedArray(shape, x.dtype)
 
 
+_BID_COPY_LIMIT = 2048  # elements; see _bid_impl
+
+
 def _bid_impl(x, *, shape, broadcast_dimensions):
-    x = np.asarray(x)
-    expanded = [1] * len(shape)
-    for i, d in enumerate(broadcast_dimensions):
-        expanded[d] = x.shape[i]
-    return np.broadcast_to(x.reshape(expanded), shape)
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    nd = x.ndim
+    # broadcast_dimensions increase: they are the trailing axes (NumPy's own alignment, no
+    # reshape needed) exactly when the first one is
+    if nd and broadcast_dimensions[0] != len(shape) - nd:
+        expanded = [1] * len(shape)
+        for i, d in enumerate(broadcast_dimensions):
+            expanded[d] = x.shape[i]
+        x = x.reshape(expanded)
+    if math.prod(shape) <= _BID_COPY_LIMIT:
+        # Small results are filled into a fresh array: several times cheaper than building
+        # np.broadcast_to's read-only view, and as safe (nothing aliases).
+        out = np.empty(shape, x.dtype)
+        out[...] = x
+        return out
+    return np.broadcast_to(x, shape)
 
 
 def _bid_transpose(ct, x, *, shape, broadcast_dimensions):
-    xa = x.aval
+    # Sum over the new axes and over the operand's size-1 axes that were stretched (one
+    # reduction), then put those size-1 axes back.
+    xs = x.aval.shape
     bd = broadcast_dimensions
-    summed = tuple(d for d in range(len(shape)) if d not in bd)
-    kept_ones = tuple(i for i, d in enumerate(bd) if xa.shape[i] == 1 and shape[d] != 1)
-    out = ct
-    if summed:
-        out = reduce_sum_(out, summed)
-    if kept_ones:
-        out = reduce_sum_(out, kept_ones)
-        out = reshape(out, xa.shape)
-    return [out]
+    axes = [d for d in range(len(shape)) if d not in bd]
+    stretched = False
+    for i, d in enumerate(bd):
+        if xs[i] == 1 and shape[d] != 1:
+            axes.append(d)
+            stretched = True
+    out = reduce_sum_(ct, tuple(sorted(axes))) if axes else ct
+    return [reshape_p.bind(out, new_sizes=xs) if stretched else out]
 
 
 def _bid_batch(vals, dims, *, shape, broadcast_dimensions):
@@ -125,8 +141,8 @@ broadcast_in_dim_p = _declare(
 def broadcast_in_dim(x, shape, broadcast_dimensions):
     """Broadcast ``x`` to ``shape``; operand axis i becomes output axis
     ``broadcast_dimensions[i]``."""
-    shape = tuple(int(s) for s in shape)
-    bd = tuple(int(b) for b in broadcast_dimensions)
+    shape = tuple(map(int, shape))
+    bd = tuple(map(int, broadcast_dimensions))
     if isinstance(x, (int, float, bool)):
         x = np.asarray(x)
     if get_aval(x).shape == shape and bd == tuple(range(len(shape))):
@@ -161,9 +177,14 @@ def _reshape_batch(vals, dims, *, new_sizes):
     return reshape(x, (get_aval(x).shape[0],) + tuple(new_sizes)), 0
 
 
-reshape_p = _declare("reshape", lambda x, *, new_sizes: np.reshape(x, new_sizes),
+def _reshape_impl(x, *, new_sizes):
+    return x.reshape(new_sizes) if type(x) is np.ndarray else np.reshape(x, new_sizes)
+
+
+reshape_p = _declare("reshape", _reshape_impl,
                      _reshape_abstract,
-                     lambda ct, x, *, new_sizes: [reshape(ct, x.aval.shape)], _reshape_batch,
+                     lambda ct, x, *, new_sizes: [reshape_p.bind(ct, new_sizes=x.aval.shape)],
+                     _reshape_batch,
                      test_args=_one_arg((3, 4)),
                      test_params=({"new_sizes": (12,)}, {"new_sizes": (4, 3)},
                                   {"new_sizes": (2, 3, 2)}, {"new_sizes": (2, 1, 6)}))
@@ -171,7 +192,7 @@ reshape_p = _declare("reshape", lambda x, *, new_sizes: np.reshape(x, new_sizes)
 
 @_export
 def reshape(x, new_sizes):
-    new_sizes = tuple(int(s) for s in new_sizes)
+    new_sizes = tuple(map(int, new_sizes))
     if get_aval(x).shape == new_sizes:
         return x
     return reshape_p.bind(x, new_sizes=new_sizes)
@@ -205,7 +226,7 @@ transpose_p = _declare("transpose", lambda x, *, permutation: np.transpose(x, pe
 
 @_export
 def transpose(x, permutation):
-    permutation = tuple(int(p) for p in permutation)
+    permutation = tuple(map(int, permutation))
     if permutation == tuple(range(len(permutation))):
         return x
     return transpose_p.bind(x, permutation=permutation)
@@ -886,5 +907,6 @@ def scatter(x, indices, updates, mode="set"):
 
 
 def reduce_sum_(x, axes):
-    from funcad.primitives.reductions import reduce_sum
-    return reduce_sum(x, axes)
+    """``reduce_sum`` over sorted int ``axes`` (declared in reductions.py, which imports this
+    module, so it is found in the registry)."""
+    return primitives["reduce_sum"].bind(x, axes=axes)
