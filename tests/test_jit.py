@@ -664,3 +664,19 @@ def test_second_process_loads_compiled_code_from_disk(tmp_path):
     assert oct(os.stat(tmp_path / "cache").st_mode & 0o777) == "0o700"
     disabled = _run_child(dict(env, FUNCAD_DISABLE_JIT="1"))
     assert abs(disabled["value"] - want) < 1e-12 and not disabled["compiled"]
+
+
+def test_jit_and_control_flow_share_one_set_of_jaxpr_helpers():
+    from funcad.interpreters import jaxpr_util
+    from funcad.interpreters import jit as jit_module
+    from funcad.primitives import control_jaxpr
+    for name in ("hoist", "trace_hoisted", "jvp_jaxpr", "run"):
+        assert getattr(control_jaxpr, name) is getattr(jaxpr_util, name)
+    assert jit_module.hoist is jaxpr_util.hoist
+    w = np.arange(3.0)
+    closed = funcad.make_jaxpr(lambda x: x * w)(np.ones(3))
+    assert len(closed.jaxpr.constvars) == 1
+    hoisted, consts = jaxpr_util.hoist(closed)
+    assert not hoisted.jaxpr.constvars and len(hoisted.jaxpr.invars) == 2 and consts[0] is w
+    again, none = jaxpr_util.hoist(hoisted)
+    assert again is hoisted and none == []     # caches key on the jaxpr's identity

@@ -269,9 +269,13 @@ def _pad(ctx, eqn):
 def _concatenate(ctx, eqn):
     out = eqn.outvars[0]
     d = eqn.params["dimension"]
-    ctx.alloc(out)
+    if out not in ctx.allocated:
+        ctx.alloc(out)
     offset = 0
     for x in eqn.inputs:
+        if x in ctx.views:   # computed in place already
+            offset += x.aval.shape[d]
+            continue
         with ctx.loops(x.aval.shape, parallel=True) as t:
             dst = list(t)
             if offset:

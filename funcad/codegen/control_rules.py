@@ -70,7 +70,7 @@ def _while(ctx, eqn):
     carry = [ctx.out(o) for o in eqn.outvars]
     for c, v, o in zip(carry, init, eqn.outvars):
         _assign(ctx, c, v, o.aval)
-    scope = ctx.loop_scope()
+    scope = ctx.loop_scope(eqn)
     with ctx.em.block("while True:"):
         ctx.flip(scope)
         (pred,) = ctx.lower_inline(p["cond_jaxpr"], cc + carry, scope, [False])
@@ -101,7 +101,7 @@ def _scan(ctx, eqn):
     for y in ys:
         ctx.alloc(y)
     step = ctx.fresh("s")
-    scope = ctx.loop_scope()
+    scope = ctx.loop_scope(eqn)
     with ctx.em.block(f"for {step} in range({ctx.dim(length)}):"):
         ctx.flip(scope)
         i = f"{ctx.dim(length)} - 1 - {step}" if p["reverse"] else step
@@ -149,7 +149,7 @@ def _while_transpose(ctx, eqn):
         _assign(ctx, st, v, a.aval)
     stack = ctx.fresh("stack")
     ctx.em.line(f"{stack} = []")
-    scope = ctx.loop_scope(double=False)   # every state is kept: fresh arrays for them
+    scope = ctx.loop_scope(eqn, double=False)   # every state is kept: fresh arrays for them
     with ctx.em.block("while True:"):
         (pred,) = ctx.lower_inline(p["cond_jaxpr"], cc + states, scope, [False])
         ctx.em.line(f"if not {pred}:")
@@ -167,7 +167,7 @@ def _while_transpose(ctx, eqn):
     for o, v, a in zip(outs, b_init, eqn.outvars):
         _assign(ctx, o, v, a.aval)
     k = ctx.fresh("s")
-    scope = ctx.loop_scope()
+    scope = ctx.loop_scope(eqn)
     with ctx.em.block(f"for {k} in range(len({stack}) - 1, -1, -1):"):
         ctx.flip(scope)
         saved = [ctx.fresh("saved") for _ in states]

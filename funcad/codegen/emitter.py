@@ -47,8 +47,8 @@ class Emitter:
         try:
             yield
         finally:
-            if len(self.lines) == start:
-                self.line("pass")
+            if not any(isinstance(x, str) for x in self.lines[start:]):
+                self.line("pass")   # (a slot may still get lines; a `pass` is harmless)
             self.depth -= 1
 
     @contextlib.contextmanager

@@ -6,7 +6,8 @@
 1. **Rewrite** (:mod:`funcad.codegen.rewrite`): inline called jaxprs (``jit`` inside ``jit``,
    ``custom_jvp_call``, ...; the constants they close over become extra arguments of the
    function, never globals, which Numba would freeze), merge repeated equations, fold
-   transposes into matrix products.
+   transposes into matrix products; and in loop bodies, turn arrays of a few elements into
+   scalar locals (:mod:`funcad.codegen.scalarise`).
 2. **Fuse** (:mod:`funcad.codegen.fuse`): choose which values live in memory and group the
    equations into loop nests.
 3. **Emit**: each loop nest (:mod:`funcad.codegen.nest`) becomes ``for i0 in range(__n0):
@@ -15,7 +16,9 @@
    accumulate in a local (the compiler's ``reassoc`` flag lets LLVM vectorize it). Other
    equations (``dot_general``, ``gather``, control flow, ...) are written by their rule in
    :mod:`funcad.codegen.array_rules` / :mod:`funcad.codegen.control_rules`, or by
-   ``prim.lower``.
+   ``prim.lower``. Inside a loop, arrays are allocated once in the loop's preamble
+   (:class:`LoopScope`), and an operand used only by a ``concatenate`` is computed straight
+   into its place in the result.
 
 **No extents in the text.** Every array extent (and every slice offset, pad width, ...) is read
 from the ``__dims`` argument (``__n0 = __dims[0]``), and literals that are not common constants
@@ -101,7 +104,7 @@ def _fmt_param(v) -> str:
 
 # params holding extents or offsets (shown by their __dims names, like the code uses them)
 _SHAPE_PARAMS = frozenset({"shape", "new_sizes", "start_indices", "limit_indices", "strides",
-                           "slice_sizes", "padding_config"})
+                           "slice_sizes", "padding_config", "length"})
 
 
 def _nested_ints(v, dim) -> str:
@@ -140,12 +143,24 @@ class LoopScope:
     allocated once, not once per iteration), and ``parity``, a local the loop flips every
     iteration. A body value that outlives its iteration (a new carry, or an array viewing one)
     gets two buffers, used in alternate iterations (``double``); with ``double=False`` (the
-    forward sweep of ``while_transpose``, which keeps every state) it is allocated in place."""
+    forward sweep of ``while_transpose``, which keeps every state) it is allocated in place.
+    In nested loops the preamble is the outermost loop's (``slot``); the two buffers of a
+    carry go there too (``carry_slot``) unless the inner loop's result outlives an iteration
+    of the outer one."""
 
-    def __init__(self, slot, parity: str, double: bool = True):
+    def __init__(self, slot, parity: str, double: bool = True, carry_slot=None,
+                 parity_slots=()):
         self.slot = slot
         self.parity = parity
         self.double = double
+        self.carry_slot = slot if carry_slot is None else carry_slot
+        self.parity_slots = list(parity_slots)   # (slot, line): written once parity is used
+
+    def use_parity(self) -> str:
+        for slot, line in self.parity_slots:
+            slot.line(line)
+        self.parity_slots = []
+        return self.parity
 
 
 # Rules whose output is a new array (never a view of an input): an escaping output does not
@@ -205,6 +220,20 @@ class Lowerer:
                 if type(a) is Var:
                     self.uses[a] = self.uses.get(a, 0) + 1
         self.fresh_arrays: set = set()  # arrays we allocated that nothing else views
+        # concatenate writes nothing: an operand used only by it is computed straight into
+        # its place in the output (a view), which is allocated when the first operand is
+        self.concat_dest: dict = {}
+        for eqn in jaxpr.eqns:
+            if eqn.prim.name != "concatenate" or eqn.prim.lower is not None:
+                continue
+            d, off = eqn.params["dimension"], 0
+            for x in eqn.inputs:
+                if (type(x) is Var and self.uses.get(x) == 1 and x not in self.outputs
+                        and x not in self.inputs):
+                    self.concat_dest[x] = (eqn.outvars[0], off, d)
+                off += x.aval.shape[d]
+        self.allocated: set = set()
+        self.views: set = set()    # operands of a concatenate living in its output
         self.loop = loop
         flags = escaping if escaping is not None else [True] * len(jaxpr.outvars)
         self.escaping = (_escaping(jaxpr, self.plan, [v for v, f in zip(jaxpr.outvars, flags)
@@ -290,15 +319,26 @@ class Lowerer:
             if fill is not None:
                 self.em.line(f"{self.names[v]} = {fill}")
             return
+        self.allocated.add(v)
+        dest = self.concat_dest.get(v)
+        if dest is not None and fill is None:
+            out, off, d = dest
+            if out not in self.allocated:
+                self.alloc(out)
+            rng = f"{self.dim(off)}:{self.dim(off + a.shape[d])}" if off else \
+                f":{self.dim(a.shape[d])}"
+            self.em.line(f"{self.names[v]} = {self.names[out]}[{':, ' * d}{rng}]")
+            self.views.add(v)
+            return
         loop = self.loop
         if loop is not None and (v not in self.escaping or loop.double):
             name = self.names[v]
             new = f"np.empty({self.shape(a.shape)}, {self.dtype(a.dtype)})"
             if v in self.escaping:   # two buffers, alternating with the loop's parity
                 b0, b1 = self.fresh("buf"), self.fresh("buf")
-                loop.slot.line(f"{b0} = {new}")
-                loop.slot.line(f"{b1} = {new}")
-                self.em.line(f"{name} = {b0} if {loop.parity} else {b1}")
+                loop.carry_slot.line(f"{b0} = {new}")
+                loop.carry_slot.line(f"{b1} = {new}")
+                self.em.line(f"{name} = {b0} if {loop.use_parity()} else {b1}")
             else:
                 loop.slot.line(f"{name} = {new}")
             if fill is not None:
@@ -414,15 +454,22 @@ class Lowerer:
                         loop=loop if loop is not None else self.loop, escaping=escaping)
         return child.run_body()
 
-    def loop_scope(self, double: bool = True) -> LoopScope:
-        """A :class:`LoopScope` for a loop about to be written here: call it right before the
-        loop's header, and flip the parity first thing in the body (``flip``)."""
+    def loop_scope(self, eqn, double: bool = True) -> LoopScope:
+        """A :class:`LoopScope` for the loop of ``eqn`` about to be written here: call it
+        right before the loop's header, and flip the parity first thing in the body
+        (``flip``)."""
         parity = self.fresh("par")
-        self.em.line(f"{parity} = 0")
-        return LoopScope(self.em.slot(), parity, double)
+        here = self.em.slot()
+        init = [(here, f"{parity} = 0")]
+        outer = self.loop
+        if outer is None:
+            return LoopScope(here, parity, double, parity_slots=init)
+        kept = any(o in self.escaping for o in eqn.outvars)
+        return LoopScope(outer.slot, parity, double, here if kept else outer.slot, init)
 
     def flip(self, scope: LoopScope) -> None:
-        self.em.line(f"{scope.parity} = 1 - {scope.parity}")
+        """Where the loop body starts: the parity flips here (if a buffer uses it)."""
+        scope.parity_slots.append((self.em.slot(), f"{scope.parity} = 1 - {scope.parity}"))
 
     def emit_single(self, eqn) -> None:
         self.comment(eqn)

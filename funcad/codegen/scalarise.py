@@ -20,8 +20,9 @@ code generation :func:`scalarise_loops` rewrites every ``scan``, ``while`` and
 
 The result is an ordinary jaxpr of existing primitives (so tests can evaluate it against the
 original), which :mod:`funcad.codegen.lower` turns into straight-line scalar code that LLVM
-keeps in registers. Equations whose operands are all literals are folded by the primitive's
-``impl``.
+keeps in registers. The per-primitive element rules live in :mod:`funcad.codegen.
+element_rules`. Equations whose operands are all literals are folded by the primitive's
+``impl``, and ``x * 1``, ``x + 0`` are dropped where that is exact (see ``identity``).
 
 The price: the element count of a small array in a loop is written into the text (one local
 per element), so such a loop compiles again when that size changes. Everything outside loops
@@ -29,10 +30,9 @@ keeps the shape-free text.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from funcad.codegen.element_rules import ACCEPT, RULES, elementwise, prims, scalar_aval
 from funcad.codegen.fuse import ELEMENTWISE, classify
 from funcad.codegen.rewrite import inline_calls
 from funcad.codegen.scalar_rules import SCALAR_RULES
@@ -40,7 +40,6 @@ from funcad.core import ShapedArray
 from funcad.ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var
 
 SMALL = 16                 # arrays of at most this many elements are scalarised in loops
-_MAX_CHOICES = 16          # positions a traced index may select among (gather and friends)
 _LOOPS = frozenset({"scan", "while", "while_transpose"})
 _CONTROL = _LOOPS | {"cond"}
 _IDENTITY_OPS = frozenset({"add", "sub", "mul"})
@@ -49,15 +48,6 @@ _IDENTITY_OPS = frozenset({"add", "sub", "mul"})
 def is_small(aval) -> bool:
     """Does ``aval`` become scalars inside a loop (an array of 1..SMALL elements)?"""
     return aval.ndim > 0 and 0 < aval.size <= SMALL
-
-
-def _prims():
-    from funcad.primitives import elementwise as ew, shape as sh
-    return ew, sh
-
-
-def _scalar_aval(dtype) -> ShapedArray:
-    return ShapedArray((), dtype)
 
 
 def _obj(atom) -> np.ndarray:
@@ -160,7 +150,7 @@ class _Rewriter:
         if aval.ndim == 0:
             e = _obj(arr)
         else:
-            _, sh = _prims()
+            _, sh = prims()
             e = np.empty(aval.shape, object)
             ones = (1,) * aval.ndim
             for idx in np.ndindex(aval.shape):
@@ -168,7 +158,7 @@ class _Rewriter:
                                  dict(start_indices=idx,
                                       limit_indices=tuple(i + 1 for i in idx),
                                       strides=ones))
-                (e[idx],) = self.emit(sh.squeeze_p, [s], [_scalar_aval(aval.dtype)],
+                (e[idx],) = self.emit(sh.squeeze_p, [s], [scalar_aval(aval.dtype)],
                                       dict(dimensions=tuple(range(aval.ndim))))
         self.elems[a] = e
         return e
@@ -191,7 +181,7 @@ class _Rewriter:
     def pack(self, parts: np.ndarray, lead: tuple, dtype):
         """An array of shape ``lead + parts.shape`` whose ``[..., idx]`` is ``parts[idx]`` (each
         an atom of shape ``lead``): ``select_n`` of the flat trailing index over broadcasts."""
-        ew, sh = _prims()
+        ew, sh = prims()
         shape = tuple(lead) + parts.shape
         bd = tuple(range(len(lead)))
         cache: dict = {}
@@ -231,7 +221,7 @@ class _Rewriter:
         if all(type(a) is Lit for a in atoms):
             with np.errstate(all="ignore"):
                 val = prim.impl(*[np.asarray(a.val) for a in atoms], **params)
-            return Lit(np.asarray(val, dtype)[()], _scalar_aval(dtype))
+            return Lit(np.asarray(val, dtype)[()], scalar_aval(dtype))
         name = prim.name
         if name in _IDENTITY_OPS:
             same = self.identity(name, atoms, np.dtype(dtype))
@@ -243,7 +233,7 @@ class _Rewriter:
             if atoms[0].aval.dtype == np.bool_:
                 return cases[1] if k else cases[0]
             return cases[min(max(k, 0), len(cases) - 1)]
-        (v,) = self.emit(prim, atoms, [_scalar_aval(dtype)], params)
+        (v,) = self.emit(prim, atoms, [scalar_aval(dtype)], params)
         if np.dtype(dtype).kind == "f" and (
                 (name == "add" and any(map(self.never_negzero, atoms)))
                 or (name == "sub" and self.never_negzero(atoms[0]))):
@@ -284,7 +274,7 @@ class _Rewriter:
         dynamic_slice clamp)."""
         if all(o is options[0] for o in options):
             return options[0]
-        ew, _ = _prims()
+        ew, _ = prims()
         return self.scalar(ew.select_n_p, [index] + list(options), dtype)
 
 
@@ -301,12 +291,12 @@ def _scalarise_eqn(rw: _Rewriter, eqn) -> bool:
                                                     for a in eqn.inputs):
         return False    # already scalar (and not foldable): keep the equation as it is
     name = eqn.prim.name
-    rule = _RULES.get(name)
+    rule = RULES.get(name)
     if rule is None:
         if eqn.prim.multiple_results or classify(eqn, SCALAR_RULES) != ELEMENTWISE:
             return False
-        rule = _elementwise
-    accept = _ACCEPT.get(name)
+        rule = elementwise
+    accept = ACCEPT.get(name)
     if accept is not None and not accept(eqn):
         return False
     outs = rule(rw, eqn, [rw.elements(a) for a in eqn.inputs])
@@ -314,223 +304,6 @@ def _scalarise_eqn(rw: _Rewriter, eqn) -> bool:
         assert e.shape == v.aval.shape, (name, e.shape, v.aval.shape)
         rw.elems[v] = e
     return True
-
-
-def _elementwise(rw, eqn, ins):
-    out = eqn.outvars[0].aval
-    ins = np.broadcast_arrays(*ins) if len(ins) > 1 else ins
-    res = np.empty(out.shape, object)
-    for idx in np.ndindex(out.shape):
-        res[idx] = rw.scalar(eqn.prim, [x[idx] for x in ins], out.dtype, eqn.params)
-    return [res]
-
-
-def _broadcast(rw, eqn, ins):
-    (x,) = ins
-    shape, bd = eqn.params["shape"], eqn.params["broadcast_dimensions"]
-    expanded = [1] * len(shape)
-    for i, d in enumerate(bd):
-        expanded[d] = x.shape[i]
-    return [np.broadcast_to(x.reshape(expanded), shape)]
-
-
-def _same_order(rw, eqn, ins):   # reshape, squeeze, expand_dims: C order is unchanged
-    return [ins[0].reshape(eqn.outvars[0].aval.shape)]
-
-
-def _slice(rw, eqn, ins):
-    p = eqn.params
-    return [ins[0][tuple(slice(s, l, k) for s, l, k in
-                         zip(p["start_indices"], p["limit_indices"], p["strides"]))]]
-
-
-def _pad(rw, eqn, ins):
-    x, pv = ins
-    out = np.empty(eqn.outvars[0].aval.shape, object)
-    out.fill(pv[()])
-    idx = tuple(slice(lo, lo + (n - 1) * (it + 1) + 1 if n else lo, it + 1)
-                for n, (lo, hi, it) in zip(x.shape, eqn.params["padding_config"]))
-    out[idx] = x
-    return [out]
-
-
-def _iota(rw, eqn, ins):
-    p = eqn.params
-    vals = eqn.prim.impl(**p)
-    aval = _scalar_aval(p["dtype"])
-    out = np.empty(vals.shape, object)
-    for idx in np.ndindex(vals.shape):
-        out[idx] = Lit(vals[idx], aval)
-    return [out]
-
-
-def _reduce(binop: str):
-    def rule(rw, eqn, ins):
-        ew, _ = _prims()
-        prim = getattr(ew, binop + "_p")
-        (x,) = ins
-        axes = eqn.params["axes"]
-        out = eqn.outvars[0].aval
-        kept = [d for d in range(x.ndim) if d not in axes]
-        xt = x.transpose(kept + list(axes)).reshape(out.shape + (-1,))
-        res = np.empty(out.shape, object)
-        for idx in np.ndindex(out.shape):
-            vals = xt[idx]
-            acc = vals[0]
-            for v in vals[1:]:
-                acc = rw.scalar(prim, [acc, v], out.dtype)
-            res[idx] = acc
-        return [res]
-    return rule
-
-
-def _cumsum(rw, eqn, ins):
-    ew, _ = _prims()
-    (x,) = ins
-    axis, reverse = eqn.params["axis"], eqn.params["reverse"]
-    dt = eqn.outvars[0].aval.dtype
-    xm = np.moveaxis(x, axis, -1)
-    res = np.empty(xm.shape, object)
-    n = xm.shape[-1]
-    for idx in np.ndindex(xm.shape[:-1]):
-        acc = None
-        for k in (range(n - 1, -1, -1) if reverse else range(n)):
-            v = xm[idx + (k,)]
-            acc = v if acc is None else rw.scalar(ew.add_p, [acc, v], dt)
-            res[idx + (k,)] = acc
-    return [np.moveaxis(res, -1, axis)]
-
-
-def _free(ndim, contract, batch):
-    return [i for i in range(ndim) if i not in contract and i not in batch]
-
-
-def _dot_accept(eqn):
-    pet = eqn.params.get("preferred_element_type")
-    x = eqn.inputs[0].aval
-    return pet is None or np.dtype(pet) == x.dtype
-
-
-def _dot(rw, eqn, ins):
-    ew, _ = _prims()
-    x, y = ins
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    out = eqn.outvars[0].aval
-    lf, rf = _free(x.ndim, lc, lb), _free(y.ndim, rc, rb)
-    nb = math.prod(x.shape[i] for i in lb)
-    nk = math.prod(x.shape[i] for i in lc)
-    xm = x.transpose(list(lb) + lf + list(lc)).reshape(nb, -1, nk)
-    ym = y.transpose(list(rb) + list(rc) + rf).reshape(nb, nk, -1)
-    res = np.empty((nb, xm.shape[1], ym.shape[2]), object)
-    for b, m, n in np.ndindex(res.shape):
-        acc = Lit(np.zeros((), out.dtype)[()], _scalar_aval(out.dtype))
-        for k in range(nk):
-            term = rw.scalar(ew.mul_p, [xm[b, m, k], ym[b, k, n]], out.dtype)
-            acc = term if k == 0 else rw.scalar(ew.add_p, [acc, term], out.dtype)
-        res[b, m, n] = acc
-    return [res.reshape(out.shape)]
-
-
-def _index_ok(a) -> bool:
-    return a.aval.dtype.kind == "i"
-
-
-def _ds_accept(eqn):
-    x = eqn.inputs[0].aval
-    sizes = eqn.params["slice_sizes"]
-    return (all(_index_ok(i) for i in eqn.inputs[1:])
-            and math.prod(n - s + 1 for n, s in zip(x.shape, sizes)) <= _MAX_CHOICES)
-
-
-def _dynamic_slice(rw, eqn, ins):
-    x, starts = ins[0], [s[()] for s in ins[1:]]
-    sizes = eqn.params["slice_sizes"]
-    dt = eqn.outvars[0].aval.dtype
-    out = np.empty(sizes, object)
-
-    def pick(j, d, at):
-        if d == x.ndim:
-            return x[tuple(at)]
-        return rw.choose(starts[d], [pick(j, d + 1, at + [c + j[d]])
-                                     for c in range(x.shape[d] - sizes[d] + 1)], dt)
-
-    for j in np.ndindex(*sizes):
-        out[j] = pick(j, 0, [])
-    return [out]
-
-
-def _dus_accept(eqn):
-    x, upd = eqn.inputs[0].aval, eqn.inputs[1].aval
-    return (all(_index_ok(i) for i in eqn.inputs[2:])
-            and math.prod(n - s + 1 for n, s in zip(x.shape, upd.shape)) <= _MAX_CHOICES)
-
-
-def _dynamic_update_slice(rw, eqn, ins):
-    x, upd, starts = ins[0], ins[1], [s[()] for s in ins[2:]]
-    dt = eqn.outvars[0].aval.dtype
-    out = np.empty(x.shape, object)
-
-    def pick(i, d, at):
-        if d == x.ndim:
-            rel = [a - b for a, b in zip(i, at)]
-            inside = all(0 <= r < k for r, k in zip(rel, upd.shape))
-            return upd[tuple(rel)] if inside else x[i]
-        return rw.choose(starts[d], [pick(i, d + 1, at + [c])
-                                     for c in range(x.shape[d] - upd.shape[d] + 1)], dt)
-
-    for i in np.ndindex(*x.shape):
-        out[i] = pick(i, 0, [])
-    return [out]
-
-
-def _gather_accept(eqn):
-    x, ind = eqn.inputs[0].aval, eqn.inputs[1].aval
-    k = ind.shape[-1]
-    return _index_ok(eqn.inputs[1]) and math.prod(x.shape[:k]) <= _MAX_CHOICES
-
-
-def _gather(rw, eqn, ins):
-    x, ind = ins
-    k = ind.shape[-1]
-    dt = eqn.outvars[0].aval.dtype
-    batch, trail = ind.shape[:-1], x.shape[k:]
-    out = np.empty(batch + trail, object)
-
-    def pick(b, t, d, at):
-        if d == k:
-            return x[tuple(at) + t]
-        return rw.choose(ind[b + (d,)], [pick(b, t, d + 1, at + [c])
-                                         for c in range(x.shape[d])], dt)
-
-    for b in np.ndindex(*batch):
-        for t in np.ndindex(*trail):
-            out[b + t] = pick(b, t, 0, [])
-    return [out]
-
-
-_RULES = {
-    "broadcast_in_dim": _broadcast,
-    "reshape": _same_order,
-    "squeeze": _same_order,
-    "expand_dims": _same_order,
-    "transpose": lambda rw, eqn, ins: [ins[0].transpose(eqn.params["permutation"])],
-    "rev": lambda rw, eqn, ins: [np.flip(ins[0], eqn.params["dimensions"])],
-    "slice": _slice,
-    "concatenate": lambda rw, eqn, ins: [np.concatenate(ins, axis=eqn.params["dimension"])],
-    "pad": _pad,
-    "iota": _iota,
-    "reduce_sum": _reduce("add"),
-    "reduce_prod": _reduce("mul"),
-    "reduce_max": _reduce("max"),
-    "reduce_min": _reduce("min"),
-    "cumsum": _cumsum,
-    "dot_general": _dot,
-    "dynamic_slice": _dynamic_slice,
-    "dynamic_update_slice": _dynamic_update_slice,
-    "gather": _gather,
-}
-_ACCEPT = {"dot_general": _dot_accept, "dynamic_slice": _ds_accept,
-           "dynamic_update_slice": _dus_accept, "gather": _gather_accept}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -582,7 +355,7 @@ def rewrite_body(closed: ClosedJaxpr, split_in: list, split_out: list,
             continue
         e = np.empty(v.aval.shape, object)
         for idx in np.ndindex(*v.aval.shape):
-            e[idx] = Var(_scalar_aval(v.aval.dtype))
+            e[idx] = Var(scalar_aval(v.aval.dtype))
             invars.append(e[idx])
         rw.elems[v] = e
     rw.run(jaxpr.eqns)

@@ -1,9 +1,13 @@
-"""Small arrays in loop bodies become scalars (funcad/codegen/scalarise.py).
+"""Loops in generated code: small arrays become scalars, other arrays are allocated once.
 
-The rewrite is checked where it is cheap: every registered primitive is applied inside a scan
-body to small loop carries, and the rewritten jaxpr is *evaluated* (no compilation) against
-the original. A few compiled functions then check the generated code: the Lorenz loop and its
-gradient allocate nothing per iteration, and results equal eager ones.
+Small arrays (funcad/codegen/scalarise.py): the rewrite is checked where it is cheap: every
+registered primitive is applied inside a scan body to small loop carries, and the rewritten
+jaxpr is *evaluated* (no compilation) against the original. A few compiled functions then
+check the generated code: the Lorenz loop and its gradient allocate nothing per iteration, and
+results equal eager ones. Larger arrays (LoopScope in funcad/codegen/lower.py): allocations
+move to the loop's preamble, new carries alternate between two buffers; one compiled function
+covers the ways a buffer can outlive an iteration (carries, views of carries, branches, nested
+loops, the states reverse mode keeps).
 """
 import re
 import zlib
@@ -89,9 +93,9 @@ def test_every_primitive_in_a_loop_body(case):
 
 
 def _element_rules():
-    from funcad.codegen import scalarise
+    from funcad.codegen.element_rules import RULES
     from funcad.codegen.scalar_rules import SCALAR_RULES
-    return set(scalarise._RULES) | set(SCALAR_RULES)
+    return set(RULES) | set(SCALAR_RULES)
 
 
 _ELEMENT_RULES = _element_rules()
@@ -214,3 +218,48 @@ def test_scan_may_return_its_old_carry_as_y():
     _close(jit(f)(x), f(x))
     g = lambda x: lax.scan(lambda c, v: (c * v, c[::-1]), x[:3], x[:, None] * 0.5)  # noqa: E731
     _close(jit(g)(x), g(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Larger arrays: allocated once per loop, carries double-buffered
+
+N = SMALL + 4    # not scalarised
+
+
+def _buffers(x, m):
+    v = lax.fori_loop(0, 5, lambda i, c: (c[1] * 1.5 + 0.1, c[0] - fnp.sin(c[1])),
+                      (x, x[::-1]))                                       # carries swap
+    w = lax.fori_loop(0, 4, lambda i, a: fnp.reshape(fnp.reshape(a, (-1,)) * 1.1 + 1.0,
+                                                     a.shape), m)        # a view is the carry
+    u = lax.fori_loop(0, 6, lambda i, a: lax.cond(i % 2 == 0, lambda b: b * 2.0,
+                                                  lambda b: fnp.cos(b[::-1]) - 1.0, a), x)
+
+    def outer(c, xi):
+        t = fnp.sin(c) * xi                                               # used twice
+        inner = lax.fori_loop(0, 3, lambda j, d: d + t[::-1] * 0.5, c)    # nested loop
+        return inner - t, (inner, fnp.sum(t))
+    c, (ys, s) = lax.scan(outer, x, fnp.linspace(0.5, 1.0, 3))
+    return v, w, u, c, ys, s
+
+
+def _reverse_mode(x):
+    v = lax.while_loop(lambda v: fnp.sum(v) < 60.0, lambda v: v * 1.2 + fnp.sin(v), x)
+    return fnp.sum(v * v)
+
+
+def test_loop_buffers_are_hoisted_and_results_unchanged():
+    x = np.linspace(0.1, 1.0, N)
+    m = np.arange(N, dtype=np.float64).reshape(4, -1) * 0.01
+    f = jit(_buffers)
+    _close(f(x, m), _buffers(x, m))
+    src = f.lower(x, m).source
+    body = [ln for ln in _loop_lines(src) if not ln.strip().startswith("#")]
+    assert any("np.empty" in ln for ln in src.splitlines()) and "__par" in src
+    assert not [ln for ln in body if "np.empty" in ln], src   # nested loops included
+
+
+def test_reverse_mode_keeps_every_state_in_its_own_array():
+    x = np.linspace(0.1, 1.0, N)
+    g = jit(funcad.grad(_reverse_mode))
+    _close([g(x)], [funcad.grad(_reverse_mode)(x)], rtol=1e-10)
+    assert "while_transpose" in str(funcad.make_jaxpr(funcad.grad(_reverse_mode))(x))
