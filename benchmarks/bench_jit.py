@@ -101,8 +101,11 @@ def cases():
         jf = jax.jit(fused(jnp))
         np.testing.assert_allclose(float(jf(x)), ref, rtol=1e-9)
         v["jax.jit"] = lambda: jf(x).block_until_ready()
+    pinned = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) == 1
     out.append(Case("fused sum(sin^2 + cos*x - tanh), n=1e6", v, "numba.njit loop",
-                    "goal: funcad.jit <= jax.jit and within 1.2x of the hand loop"))
+                    "goal: funcad.jit <= jax.jit and within 1.2x of the hand loop"
+                    + ("; parallel=True has one core here (run with --cores all)"
+                       if pinned else "")))
 
     # 3. compiled gradient
     gf = jit(funcad.grad(fused(fnp)))

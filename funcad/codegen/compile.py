@@ -15,8 +15,9 @@ layers, cheapest first:
    ``<cache_dir>/__pycache__`` and a second process loads the machine code instead of running
    LLVM. The fastmath kernels that generated code calls are cached there too (once per
    process, before the first compile: ``_cache_kernels``), so even a function compiled for the
-   first time does not recompile them (~1 s). Writes are atomic (temp file + ``os.replace``); an existing file whose text differs
-   from the source is treated as corrupt and rewritten. Directories we create are ``0o700``.
+   first time does not recompile them (~1 s). Writes are atomic (temp file + ``os.replace``);
+   an existing file whose text differs from the source is treated as corrupt and rewritten.
+   Directories we create are ``0o700``.
 3. **Fallback.** Nothing about the cache may break a call. A cache dir that cannot be created
    or written: warn (once per process, :class:`CacheWarning`), then execute the source in a
    module without ``__file__`` and compile with ``cache=False``. A corrupt source file: warn and
