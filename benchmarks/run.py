@@ -30,6 +30,7 @@ if not _ALL_CORES:   # before NumPy loads BLAS and before JAX starts its threads
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
+import importlib.metadata  # noqa: E402
 import platform  # noqa: E402
 
 import numpy as np
@@ -45,9 +46,8 @@ def versions() -> str:
              f"Numba {numba.__version__}"]
     for name in ("jax", "autograd"):
         try:
-            mod = importlib.import_module(name)
-            parts.append(f"{name} {getattr(mod, '__version__', '?')}")
-        except Exception:
+            parts.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
             parts.append(f"{name} not installed")
     return ", ".join(parts)
 

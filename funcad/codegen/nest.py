@@ -226,7 +226,13 @@ class NestEmitter:
         em.line(f"{nb} = {n} // {_BLOCK}")
         low.uses_prange |= rng == "prange"
         with em.block(f"for {blk} in {rng}({nb}):"):
-            em.line(f"{lo} = {blk} * {_BLOCK}")
+            if rng == "prange":
+                # max(.., 0) proves the index non-negative to LLVM inside Numba's parallel
+                # body; without it the block loop keeps its wraparound check and is not
+                # vectorized (2x slower than serial on a fused sin/cos sum)
+                em.line(f"{lo} = max({blk} * {_BLOCK}, 0)")
+            else:
+                em.line(f"{lo} = {blk} * {_BLOCK}")
             self._checked_block(names, axes, t, acc_names, f"range({lo}, {lo} + {_BLOCK})")
         self._checked_block(names, axes, t, acc_names, f"range({nb} * {_BLOCK}, {n})")
 
