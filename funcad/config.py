@@ -18,6 +18,11 @@ exact_math : bool
     False (default): generated loops use the vectorizable approximations of
     ``funcad.codegen.fastmath`` (a few ulp). True: they call libm through ``math``.
     Env ``FUNCAD_EXACT_MATH`` in {"1", "true", "True"}.
+tune_malloc : bool
+    True (default): before the first compilation, set glibc's malloc thresholds so that
+    memory freed at the end of a jitted call is reused by the next one instead of being
+    returned to the system and faulted in again (see ``funcad.codegen.memory``). Env
+    ``FUNCAD_TUNE_MALLOC=0`` turns it off; it is read before the first compilation only.
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ def _defaults() -> dict[str, Any]:
         "cache_dir": os.environ.get("FUNCAD_CACHE_DIR")
         or os.path.join(os.path.expanduser("~"), ".cache", "funcad"),
         "exact_math": _env_flag("FUNCAD_EXACT_MATH"),
+        "tune_malloc": os.environ.get("FUNCAD_TUNE_MALLOC", "1") in _TRUE,
     }
 
 

@@ -24,6 +24,9 @@ layers, cheapest first:
    rewrite it. Numba cache files that cannot be read (garbage, truncated) or written: warn,
    recompile, and overwrite them (``_GuardedFunctionCache``).
 
+Before the first compilation, :func:`funcad.codegen.memory.tune_malloc` sets glibc's malloc
+thresholds so that arrays freed at the end of one call are reused by the next (see there).
+
 Numba compiles lazily, on the first call with concrete argument types; what we cache in memory
 is the dispatcher, which then holds one compiled overload per signature.
 
@@ -57,6 +60,7 @@ from numba.core.caching import (CompileResultCacheImpl, FunctionCache, InTreeCac
                                  NullCache)
 from numba.core.dispatcher import Dispatcher
 
+from funcad.codegen.memory import tune_malloc
 from funcad.config import config
 
 __all__ = ["compile_source", "clear_memory_cache", "cache_key", "CacheWarning", "CompileInfo",
@@ -150,6 +154,7 @@ def cache_key(source: str, fn_name: str, parallel: bool = False) -> str:
 
 # --- the slow path -----------------------------------------------------------------------------
 def _compile_uncached(source: str, fn_name: str, parallel: bool) -> Callable[..., Any]:
+    tune_malloc()
     global last_compile_info
     stats.misses += 1
     key = cache_key(source, fn_name, parallel)
