@@ -4,6 +4,7 @@
     python -m benchmarks.run grad vmap    # some suites
     python -m benchmarks.run --write      # also write BENCHMARKS.md
     python -m benchmarks.run --cores all  # no limit (on a machine whose cores are idle)
+    python -m benchmarks.run jit --openblas-coretype SkylakeX --write BENCHMARKS-skylakex.md
 
 Quote ratios from one run, not absolute times: the machines are shared and noisy.
 
@@ -15,6 +16,13 @@ So by default the whole process is pinned to one CPU (``os.sched_setaffinity``) 
 ``--cores all`` nothing is limited: fair when the cores are idle (CI), but multi-threaded
 OpenBLAS spins badly when another process holds a core (a 100x100 matmul took 30 ms with two
 threads under load, 40 us with one; the MLP step 33-70 ms instead of 4.5).
+
+BLAS kernels. NumPy and Numba (so funcad's ``jit``) call OpenBLAS, which picks its kernels
+for the CPU when it loads; the Machine line reports its choice. OpenBLAS 0.3.31 does not know
+AMD's Zen 5 (CPU family 0x1A) and falls back to its AVX2 kernels there, while XLA compiles for
+the AVX-512 it finds. ``--openblas-coretype NAME`` sets ``OPENBLAS_CORETYPE`` before NumPy
+loads (for instance ``SkylakeX`` for AVX-512 kernels), so such a machine can be measured with
+the kernels it supports as well as with the default.
 """
 from __future__ import annotations
 
@@ -23,6 +31,9 @@ import sys
 
 _ALL_CORES = "--cores=all" in sys.argv or any(
     a == "--cores" and sys.argv[i + 1:i + 2] == ["all"] for i, a in enumerate(sys.argv))
+for _i, _a in enumerate(sys.argv):   # before NumPy loads OpenBLAS
+    if _a == "--openblas-coretype" and _i + 1 < len(sys.argv):
+        os.environ["OPENBLAS_CORETYPE"] = sys.argv[_i + 1]
 if not _ALL_CORES:   # before NumPy loads BLAS and before JAX starts its threads
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if hasattr(os, "sched_setaffinity"):
@@ -52,10 +63,40 @@ def versions() -> str:
     return ", ".join(parts)
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = {k.strip(): v for k, v in (line.split(":", 1) for line in f if ":" in line)}
+        return (f"{info['model name'].strip()} (family {int(info['cpu family']):#x}, "
+                f"{'AVX-512' if 'avx512f' in info.get('flags', '') else 'no AVX-512'})")
+    except (OSError, KeyError, ValueError):
+        return platform.processor() or "cpu"
+
+
+def openblas_core() -> str:
+    """The kernel set NumPy's OpenBLAS chose (``?`` when it cannot be asked)."""
+    import ctypes
+    import glob
+    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    for path in glob.glob(os.path.join(libs, "*openblas*")):
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
+                     "openblas_get_corename"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return "?"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("suites", nargs="*", default=SUITES)
-    p.add_argument("--write", action="store_true", help="write BENCHMARKS.md")
+    p.add_argument("--write", nargs="?", const="BENCHMARKS.md", metavar="FILE",
+                   help="write the table to FILE (default BENCHMARKS.md) and the numbers to "
+                        "FILE with .json")
+    p.add_argument("--openblas-coretype", metavar="NAME",
+                   help="set OPENBLAS_CORETYPE (read at start-up, see above)")
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--cores", choices=["1", "all"], default="1",
                    help="run every library on one core (default) or on all of them")
@@ -71,21 +112,23 @@ def main(argv=None):
             print(f"running {c.name} ...", file=sys.stderr, flush=True)
             cases.append(run_case(c, repeat=args.repeat))
     used = "all cores" if _ALL_CORES else "every library pinned to one core"
-    machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, " \
-              f"{os.cpu_count()} cores ({used}); {versions()}"
+    machine = (f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores ({used}); "
+               f"OpenBLAS kernels: {openblas_core()}; {versions()}")
     out = f"Machine: {machine}\n\n{table(cases)}\n"
     print(out)
     if args.write:
         import json
-        with open("BENCHMARKS.json", "w") as f:
+        with open(os.path.splitext(args.write)[0] + ".json", "w") as f:
             json.dump([{"name": c.name, "baseline": c.baseline, "note": c.note,
                         "results": c.results} for c in cases], f, indent=1)
-        with open("BENCHMARKS.md", "w") as f:
-            f.write("# Benchmarks\n\nProduced by `python -m benchmarks.run --write` (medians; "
-                    "ratios are what to quote, absolute times vary on shared machines).\n\n")
+        with open(args.write, "w") as f:
+            f.write(f"# Benchmarks\n\nProduced by `python -m benchmarks.run "
+                    f"{' '.join(sys.argv[1:])}` (medians; ratios are what to quote, absolute "
+                    f"times vary on shared machines).\n\n")
             f.write(out)
-            f.write("\n![ratios](benchmarks/ratios.png)\n\n(`python -m benchmarks.plot` "
-                    "draws the figure from BENCHMARKS.json.)\n")
+            if args.write == "BENCHMARKS.md":
+                f.write("\n![ratios](benchmarks/ratios.png)\n\n(`python -m benchmarks.plot` "
+                        "draws the figure from BENCHMARKS.json.)\n")
     return cases
 
 
