@@ -4,7 +4,7 @@
     python -m benchmarks.run grad vmap    # some suites
     python -m benchmarks.run --write      # also write BENCHMARKS.md
     python -m benchmarks.run --cores all  # no limit (on a machine whose cores are idle)
-    python -m benchmarks.run jit --openblas-coretype SkylakeX --write BENCHMARKS-skylakex.md
+    python -m benchmarks.run jit --openblas-coretype auto --write BENCHMARKS-openblas-auto.md
 
 Quote ratios from one run, not absolute times: the machines are shared and noisy.
 
@@ -17,12 +17,12 @@ So by default the whole process is pinned to one CPU (``os.sched_setaffinity``) 
 OpenBLAS spins badly when another process holds a core (a 100x100 matmul took 30 ms with two
 threads under load, 40 us with one; the MLP step 33-70 ms instead of 4.5).
 
-BLAS kernels. NumPy and Numba (so funcad's ``jit``) call OpenBLAS, which picks its kernels
-for the CPU when it loads; the Machine line reports its choice. OpenBLAS 0.3.31 does not know
-AMD's Zen 5 (CPU family 0x1A) and falls back to its AVX2 kernels there, while XLA compiles for
-the AVX-512 it finds. ``--openblas-coretype NAME`` sets ``OPENBLAS_CORETYPE`` before NumPy
-loads (for instance ``SkylakeX`` for AVX-512 kernels), so such a machine can be measured with
-the kernels it supports as well as with the default.
+BLAS kernels. NumPy, and Numba (so funcad's ``jit``) through SciPy, call OpenBLAS, which picks
+its kernels for the CPU when it loads unless ``OPENBLAS_CORETYPE`` names a set. The Machine
+line reports the set in use. (The machines of this project set ``OPENBLAS_CORETYPE=Haswell``
+in the environment: AVX2 kernels on a CPU with AVX-512, where OpenBLAS would choose its
+``SkylakeX`` ones; XLA is not affected.) ``--openblas-coretype NAME`` sets it for the run
+before NumPy loads; ``--openblas-coretype auto`` removes it, leaving the choice to OpenBLAS.
 """
 from __future__ import annotations
 
@@ -33,7 +33,10 @@ _ALL_CORES = "--cores=all" in sys.argv or any(
     a == "--cores" and sys.argv[i + 1:i + 2] == ["all"] for i, a in enumerate(sys.argv))
 for _i, _a in enumerate(sys.argv):   # before NumPy loads OpenBLAS
     if _a == "--openblas-coretype" and _i + 1 < len(sys.argv):
-        os.environ["OPENBLAS_CORETYPE"] = sys.argv[_i + 1]
+        if sys.argv[_i + 1] == "auto":
+            os.environ.pop("OPENBLAS_CORETYPE", None)
+        else:
+            os.environ["OPENBLAS_CORETYPE"] = sys.argv[_i + 1]
 if not _ALL_CORES:   # before NumPy loads BLAS and before JAX starts its threads
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if hasattr(os, "sched_setaffinity"):
@@ -74,19 +77,19 @@ def cpu_model() -> str:
 
 
 def openblas_core() -> str:
-    """The kernel set NumPy's OpenBLAS chose (``?`` when it cannot be asked)."""
+    """The kernel set NumPy's OpenBLAS uses, and whether the environment named it."""
     import ctypes
     import glob
     libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    core = "?"
     for path in glob.glob(os.path.join(libs, "*openblas*")):
-        lib = ctypes.CDLL(path)
-        for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
-                     "openblas_get_corename"):
-            fn = getattr(lib, name, None)
+        for name in ("scipy_openblas_get_corename64_", "openblas_get_corename"):
+            fn = getattr(ctypes.CDLL(path), name, None)
             if fn is not None:
                 fn.restype = ctypes.c_char_p
-                return fn().decode()
-    return "?"
+                core = fn().decode()
+    named = os.environ.get("OPENBLAS_CORETYPE")
+    return f"{core} ({'OPENBLAS_CORETYPE=' + named if named else 'chosen by OpenBLAS'})"
 
 
 def main(argv=None):
@@ -96,7 +99,7 @@ def main(argv=None):
                    help="write the table to FILE (default BENCHMARKS.md) and the numbers to "
                         "FILE with .json")
     p.add_argument("--openblas-coretype", metavar="NAME",
-                   help="set OPENBLAS_CORETYPE (read at start-up, see above)")
+                   help="set OPENBLAS_CORETYPE, or 'auto' to unset it (see above)")
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--cores", choices=["1", "all"], default="1",
                    help="run every library on one core (default) or on all of them")
