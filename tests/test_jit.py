@@ -23,6 +23,7 @@ import funcad.numpy as fnp
 from funcad import lax, testing
 from funcad.codegen import compile as C
 from funcad.codegen.lower import has_lowering
+from funcad.codegen.scalar_rules import SCALAR_RULES
 from funcad.config import config
 from funcad.core import Primitive, primitives
 from funcad.interpreters.jit import jit
@@ -81,7 +82,7 @@ _ARITH = {"dot_general", "cumsum", "argmax", "argmin", "reduce_sum", "reduce_max
 def _wanted(c) -> bool:
     if c.dtype not in ("float32", "int32"):
         return True
-    return (c.prim.name in _ARITH or getattr(c.prim, "emit", None) is not None)
+    return c.prim.name in _ARITH or c.prim.name in SCALAR_RULES
 
 
 CASES = [c for c in _ALL if isinstance(c, testing.PrimCase) and has_lowering(c.prim)

@@ -75,7 +75,7 @@ def classify(eqn, scalar_rules) -> str:
                                                    eqn.params["new_sizes"]) is None:
             return OPAQUE
         return INDEX
-    if name in scalar_rules or getattr(prim, "emit", None) is not None:
+    if name in scalar_rules:
         return ELEMENTWISE
     return OPAQUE
 

@@ -82,9 +82,8 @@ def has_lowering(prim) -> bool:
     """Whether the code generator can lower ``prim`` (or inlines it)."""
     from funcad.codegen.fuse import INDEX_PRIMS, REDUCE_PRIMS
     return bool(prim.lower is not None or prim.name in SCALAR_RULES
-                or getattr(prim, "emit", None) is not None or prim.name in INDEX_PRIMS
-                or prim.name in REDUCE_PRIMS or prim.name in array_rules.ARRAY_RULES
-                or call_of(prim) is not None)
+                or prim.name in INDEX_PRIMS or prim.name in REDUCE_PRIMS
+                or prim.name in array_rules.ARRAY_RULES or call_of(prim) is not None)
 
 
 

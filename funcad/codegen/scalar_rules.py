@@ -9,13 +9,16 @@ approximations of :mod:`funcad.codegen.fastmath` may be used (``config.exact_mat
 ``sc.trig(name, x)`` writes (and imports) the call of one of them (the nest picks the cheap
 bounded sin/cos where it can) and ``sc.use(name)`` imports a function.
 
-Why a table here rather than the primitives' ``emit`` templates alone: Numba's scalar
-semantics differ from NumPy's in ways a template cannot see without the dtype. ``math.floor``
-returns an int, Python's ``max`` does not propagate NaN, ``2.0 * x`` turns a float32 ``x``
-into float64, integer ``//`` floors where lax divides toward zero. The rules follow the
-primitives' NumPy ``impl``: ``max``/``min`` propagate NaN exactly as ``np.maximum`` (``a >= b
-or a != a``), integer division and remainder by zero give 0, float32 stays float32. A primitive
-missing here falls back to its ``emit`` template (see :func:`emit_elementwise`).
+Why rules rather than fixed expression templates: Numba's scalar semantics differ from
+NumPy's in ways a template cannot see without the dtype. ``math.floor`` returns an int,
+Python's ``max`` does not propagate NaN, ``2.0 * x`` turns a float32 ``x`` into float64,
+integer ``//`` floors where lax divides toward zero. The rules follow the primitives' NumPy
+``impl``: ``max``/``min`` propagate NaN exactly as ``np.maximum`` (``a >= b or a != a``),
+integer division and remainder by zero give 0, float32 stays float32.
+
+This table alone decides which primitives are elementwise to the code generator
+(:func:`funcad.codegen.fuse.classify`). A primitive missing here is opaque: it needs a
+``lower`` rule or an array rule, or jit raises ``NotImplementedError`` naming it.
 """
 from __future__ import annotations
 
@@ -225,17 +228,7 @@ SCALAR_RULES = {
 
 
 def emit_elementwise(sc, eqn, args: list) -> str:
-    """The expression for one element of ``eqn``'s output."""
-    prim = eqn.prim
-    avals = [a.aval for a in eqn.inputs]
-    out = eqn.outvars[0].aval
-    rule = SCALAR_RULES.get(prim.name)
-    if rule is not None:
-        return rule(sc, args, avals, out, eqn.params)
-    template = prim.emit
-    if callable(template):
-        return template(list(args), dict(eqn.params))
-    # A template may use an operand twice; bind the operands to names first.
-    if any(template.count("{%d}" % k) > 1 for k in range(len(args))):
-        args = [sc.hoist(a) for a in args]
-    return "(" + template.format(*args) + ")"
+    """The expression for one element of ``eqn``'s output (an equation that
+    :func:`funcad.codegen.fuse.classify` found elementwise, so its rule is in the table)."""
+    rule = SCALAR_RULES[eqn.prim.name]
+    return rule(sc, args, [a.aval for a in eqn.inputs], eqn.outvars[0].aval, eqn.params)

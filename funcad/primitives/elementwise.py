@@ -2,9 +2,9 @@
 
 Every primitive here is one declaration. The unary and binary families derive the shape rule
 (strict: operands of one shape and dtype), the batching rule, and the jvp from a one-line
-derivative ``d(t, ans, *args)`` written in lax ops. ``emit`` is the scalar expression the code
-generator inlines into fused loops (``{0}``, ``{1}`` are the operands); ``emit_fast`` is the
-vectorisable approximation used unless ``config.exact_math`` is set.
+derivative ``d(t, ans, *args)`` written in lax ops. How the code generator writes each one as
+a scalar expression is a table of its own, by primitive name: funcad/codegen/scalar_rules.py
+(Numba's scalar semantics need the dtypes, and its fast approximations need a config flag).
 """
 from __future__ import annotations
 
@@ -120,8 +120,8 @@ def _coerce2(x, y):
 # ---------------------------------------------------------------------------------------------
 # Unary family
 
-def unary(name, impl, d, emit, *, kinds="f", domain=((-3.0, 3.0),), out_dtype=None,
-          emit_fast=None, **extra) -> Primitive:
+def unary(name, impl, d, *, kinds="f", domain=((-3.0, 3.0),), out_dtype=None,
+          **extra) -> Primitive:
     """Declare an elementwise unary primitive. ``d(t, ans, x)`` is the tangent of the output
     (None: the derivative is zero almost everywhere)."""
 
@@ -129,8 +129,7 @@ def unary(name, impl, d, emit, *, kinds="f", domain=((-3.0, 3.0),), out_dtype=No
         check_kind(name, x, kinds)
         return x if out_dtype is None else x.update(dtype=out_dtype)
 
-    prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, emit=emit,
-                     emit_fast=emit_fast, domain=domain, **extra)
+    prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, domain=domain, **extra)
     if d is None:
         prim.jvp = _zero_jvp(prim)
     elif prim.jvp is None:
@@ -170,75 +169,61 @@ def _neg_transpose(ct, x):
 
 
 _U = {}
-_U["neg"] = unary("neg", np.negative, lambda t, ans, x: lax.neg(t), "(-{0})", kinds="fi",
-                  linear=True, transpose=_neg_transpose)
-_U["abs"] = unary("abs", np.abs, lambda t, ans, x: lax.mul(t, lax.sign(x)), "abs({0})",
-                  kinds="fi")
-_U["sign"] = unary("sign", np.sign, None, "np.sign({0})", kinds="fi")
-_U["floor"] = unary("floor", np.floor, None, "math.floor({0})")
-_U["ceil"] = unary("ceil", np.ceil, None, "math.ceil({0})")
-_U["round"] = unary("round", np.round, None, "np.round({0})")
-_U["exp"] = unary("exp", np.exp, lambda t, ans, x: lax.mul(t, ans), "math.exp({0})",
-                  emit_fast="fexp({0})")
-_U["exp2"] = unary("exp2", np.exp2, lambda t, ans, x: lax.mul(t, lax.mul(ans, _LN2)),
-                   "math.pow(2.0, {0})")
-_U["expm1"] = unary("expm1", np.expm1, lambda t, ans, x: lax.mul(t, lax.add(ans, 1.0)),
-                    "math.expm1({0})")
-_U["log"] = unary("log", np.log, lambda t, ans, x: lax.div(t, x), "math.log({0})",
-                  domain=((0.1, 5.0),), emit_fast="flog({0})")
+_U["neg"] = unary("neg", np.negative, lambda t, ans, x: lax.neg(t), kinds="fi", linear=True,
+                  transpose=_neg_transpose)
+_U["abs"] = unary("abs", np.abs, lambda t, ans, x: lax.mul(t, lax.sign(x)), kinds="fi")
+_U["sign"] = unary("sign", np.sign, None, kinds="fi")
+_U["floor"] = unary("floor", np.floor, None)
+_U["ceil"] = unary("ceil", np.ceil, None)
+_U["round"] = unary("round", np.round, None)
+_U["exp"] = unary("exp", np.exp, lambda t, ans, x: lax.mul(t, ans))
+_U["exp2"] = unary("exp2", np.exp2, lambda t, ans, x: lax.mul(t, lax.mul(ans, _LN2)))
+_U["expm1"] = unary("expm1", np.expm1, lambda t, ans, x: lax.mul(t, lax.add(ans, 1.0)))
+_U["log"] = unary("log", np.log, lambda t, ans, x: lax.div(t, x), domain=((0.1, 5.0),))
 _U["log1p"] = unary("log1p", np.log1p, lambda t, ans, x: lax.div(t, lax.add(x, 1.0)),
-                    "math.log1p({0})", domain=((-0.9, 5.0),))
+                    domain=((-0.9, 5.0),))
 _U["sqrt"] = unary("sqrt", np.sqrt, lambda t, ans, x: lax.div(lax.mul(t, 0.5), ans),
-                   "math.sqrt({0})", domain=((0.1, 5.0),))
+                   domain=((0.1, 5.0),))
 _U["rsqrt"] = unary("rsqrt", lambda x: (1 / np.sqrt(x)).astype(x.dtype, copy=False),
                     lambda t, ans, x: lax.mul(t, lax.div(lax.mul(ans, -0.5), x)),
-                    "(1.0 / math.sqrt({0}))", domain=((0.1, 5.0),))
+                    domain=((0.1, 5.0),))
 _U["cbrt"] = unary("cbrt", _cbrt_impl,
                    lambda t, ans, x: lax.div(t, lax.mul(lax.mul(ans, ans), 3.0)),
-                   "np.cbrt({0})", domain=((0.1, 5.0),))
-_U["sin"] = unary("sin", np.sin, lambda t, ans, x: lax.mul(t, lax.cos(x)), "math.sin({0})",
-                  emit_fast="fsin({0})")
-_U["cos"] = unary("cos", np.cos, lambda t, ans, x: lax.neg(lax.mul(t, lax.sin(x))),
-                  "math.cos({0})", emit_fast="fcos({0})")
+                   domain=((0.1, 5.0),))
+_U["sin"] = unary("sin", np.sin, lambda t, ans, x: lax.mul(t, lax.cos(x)))
+_U["cos"] = unary("cos", np.cos, lambda t, ans, x: lax.neg(lax.mul(t, lax.sin(x))))
 _U["tan"] = unary("tan", np.tan,
                   lambda t, ans, x: lax.mul(t, lax.add(lax.mul(ans, ans), 1.0)),
-                  "math.tan({0})", domain=((-1.2, 1.2),))
+                  domain=((-1.2, 1.2),))
 _U["asin"] = unary("asin", np.arcsin,
                    lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.sub(1.0, lax.mul(x, x)))),
-                   "math.asin({0})", domain=((-0.9, 0.9),))
+                   domain=((-0.9, 0.9),))
 _U["acos"] = unary("acos", np.arccos,
                    lambda t, ans, x: lax.neg(lax.mul(t, lax.rsqrt(lax.sub(1.0,
                                                                           lax.mul(x, x))))),
-                   "math.acos({0})", domain=((-0.9, 0.9),))
+                   domain=((-0.9, 0.9),))
 _U["atan"] = unary("atan", np.arctan,
-                   lambda t, ans, x: lax.div(t, lax.add(lax.mul(x, x), 1.0)),
-                   "math.atan({0})")
-_U["sinh"] = unary("sinh", np.sinh, lambda t, ans, x: lax.mul(t, lax.cosh(x)),
-                   "math.sinh({0})")
-_U["cosh"] = unary("cosh", np.cosh, lambda t, ans, x: lax.mul(t, lax.sinh(x)),
-                   "math.cosh({0})")
+                   lambda t, ans, x: lax.div(t, lax.add(lax.mul(x, x), 1.0)))
+_U["sinh"] = unary("sinh", np.sinh, lambda t, ans, x: lax.mul(t, lax.cosh(x)))
+_U["cosh"] = unary("cosh", np.cosh, lambda t, ans, x: lax.mul(t, lax.sinh(x)))
 _U["tanh"] = unary("tanh", np.tanh,
-                   lambda t, ans, x: lax.mul(t, lax.sub(1.0, lax.mul(ans, ans))),
-                   "math.tanh({0})", emit_fast="ftanh({0})")
+                   lambda t, ans, x: lax.mul(t, lax.sub(1.0, lax.mul(ans, ans))))
 _U["asinh"] = unary("asinh", np.arcsinh,
-                    lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.add(lax.mul(x, x), 1.0))),
-                    "math.asinh({0})")
+                    lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.add(lax.mul(x, x), 1.0))))
 _U["acosh"] = unary("acosh", np.arccosh,
                     lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.mul(lax.sub(x, 1.0),
                                                                    lax.add(x, 1.0)))),
-                    "math.acosh({0})", domain=((1.1, 5.0),))
+                    domain=((1.1, 5.0),))
 _U["atanh"] = unary("atanh", np.arctanh,
                     lambda t, ans, x: lax.div(t, lax.sub(1.0, lax.mul(x, x))),
-                    "math.atanh({0})", domain=((-0.9, 0.9),))
+                    domain=((-0.9, 0.9),))
 _U["logistic"] = unary("logistic", _logistic_impl,
-                       lambda t, ans, x: lax.mul(t, lax.mul(ans, lax.sub(1.0, ans))),
-                       "_logistic({0})")
+                       lambda t, ans, x: lax.mul(t, lax.mul(ans, lax.sub(1.0, ans))))
 _U["erf"] = unary("erf", _erf_impl,
                   lambda t, ans, x: lax.mul(t, lax.mul(lax.exp(lax.neg(lax.mul(x, x))),
-                                                       _TWO_OVER_SQRT_PI)),
-                  "math.erf({0})")
+                                                       _TWO_OVER_SQRT_PI)))
 _U["not"] = unary("not", lambda x: np.logical_not(x) if x.dtype == np.bool_ else np.invert(x),
-                  None, "(not {0})", kinds="bi", test_dtypes=("bool", "int64"))
+                  None, kinds="bi", test_dtypes=("bool", "int64"))
 for _n, _p in _U.items():
     globals()[_n + "_p"] = _p
     _wrap_unary(_n if _n != "not" else "not_", _p)
@@ -263,11 +248,6 @@ def _integer_pow_jvp(primals, tangents, *, y):
     return ans, lax.mul(t, d)
 
 
-def _integer_pow_emit(args, params):
-    y = params["y"]
-    return f"({args[0]} ** {y})" if y >= 0 else f"(1.0 / ({args[0]} ** {-y}))"
-
-
 def _integer_pow_abstract(x, *, y):
     check_kind("integer_pow", x, "fi")
     if x.dtype.kind in "iu" and y < 0:
@@ -285,7 +265,7 @@ def _integer_pow_test_args(rng, dtype):
 
 integer_pow_p = Primitive(
     "integer_pow", impl=_integer_pow_impl, abstract_eval=_integer_pow_abstract,
-    jvp=_integer_pow_jvp, emit=_integer_pow_emit, domain=((-2.0, 2.0),),
+    jvp=_integer_pow_jvp, domain=((-2.0, 2.0),),
     test_params=({"y": 2}, {"y": 3}, {"y": -2}, {"y": 0}, {"y": 1}),
     test_args=_integer_pow_test_args)
 integer_pow_p.batch = _elementwise_batch(integer_pow_p)
@@ -303,7 +283,7 @@ __all__.append("integer_pow_p")
 # ---------------------------------------------------------------------------------------------
 # Binary family
 
-def binary(name, impl, dx, dy, emit, *, kinds="f", domain=((-3.0, 3.0), (-3.0, 3.0)),
+def binary(name, impl, dx, dy, *, kinds="f", domain=((-3.0, 3.0), (-3.0, 3.0)),
            out_dtype=None, **extra) -> Primitive:
     """Declare an elementwise binary primitive. ``dx(t, ans, x, y)`` and ``dy`` give the
     tangent contributions (None for both: zero derivative)."""
@@ -314,8 +294,7 @@ def binary(name, impl, dx, dy, emit, *, kinds="f", domain=((-3.0, 3.0), (-3.0, 3
             check_kind(name, a, kinds)
         return a if out_dtype is None else a.update(dtype=out_dtype)
 
-    prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, emit=emit, domain=domain,
-                     **extra)
+    prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, domain=domain, **extra)
     if dx is None and dy is None:
         prim.jvp = _zero_jvp(prim)
     elif prim.jvp is None:
@@ -439,38 +418,30 @@ def _atan2_d(which):
 
 
 _B = {}
-_B["add"] = binary("add", np.add, lambda t, a, x, y: t, lambda t, a, x, y: t, "({0} + {1})",
-                   kinds="fi", linear=True, transpose=_add_transpose)
+_B["add"] = binary("add", np.add, lambda t, a, x, y: t, lambda t, a, x, y: t, kinds="fi",
+                   linear=True, transpose=_add_transpose)
 _B["sub"] = binary("sub", np.subtract, lambda t, a, x, y: t, lambda t, a, x, y: lax.neg(t),
-                   "({0} - {1})", kinds="fi", linear=True, transpose=_sub_transpose,
-                   jvp=_sub_jvp)
+                   kinds="fi", linear=True, transpose=_sub_transpose, jvp=_sub_jvp)
 _B["mul"] = binary("mul", np.multiply, lambda t, a, x, y: lax.mul(t, y),
-                   lambda t, a, x, y: lax.mul(x, t), "({0} * {1})", kinds="fi",
-                   transpose=_mul_transpose)
+                   lambda t, a, x, y: lax.mul(x, t), kinds="fi", transpose=_mul_transpose)
 _B["div"] = binary("div", _int_div_impl, lambda t, a, x, y: lax.div(t, y),
-                   lambda t, a, x, y: lax.neg(lax.mul(t, lax.div(a, y))), "({0} / {1})",
-                   kinds="fi", transpose=_div_transpose,
-                   domain=((-3.0, 3.0), (0.5, 3.0)))
-_B["rem"] = binary("rem", np.fmod, lambda t, a, x, y: t, _rem_dy, "_fmod({0}, {1})",
-                   kinds="fi", domain=((-3.0, 3.0), (0.7, 3.0)))
-_B["pow"] = binary("pow", np.power, _pow_dx, _pow_dy, "({0} ** {1})",
-                   domain=((0.5, 3.0), (-2.0, 2.0)))
-_B["max"] = binary("max", np.maximum, _minmax_d(True), _minmax_d(False), "max({0}, {1})",
-                   kinds="fib")
-_B["min"] = binary("min", np.minimum, _minmax_d(False), _minmax_d(True), "min({0}, {1})",
-                   kinds="fib")
-_B["atan2"] = binary("atan2", np.arctan2, _atan2_d(0), _atan2_d(1), "math.atan2({0}, {1})",
+                   lambda t, a, x, y: lax.neg(lax.mul(t, lax.div(a, y))), kinds="fi",
+                   transpose=_div_transpose, domain=((-3.0, 3.0), (0.5, 3.0)))
+_B["rem"] = binary("rem", np.fmod, lambda t, a, x, y: t, _rem_dy, kinds="fi",
+                   domain=((-3.0, 3.0), (0.7, 3.0)))
+_B["pow"] = binary("pow", np.power, _pow_dx, _pow_dy, domain=((0.5, 3.0), (-2.0, 2.0)))
+_B["max"] = binary("max", np.maximum, _minmax_d(True), _minmax_d(False), kinds="fib")
+_B["min"] = binary("min", np.minimum, _minmax_d(False), _minmax_d(True), kinds="fib")
+_B["atan2"] = binary("atan2", np.arctan2, _atan2_d(0), _atan2_d(1),
                      domain=((-3.0, 3.0), (0.5, 3.0)))
-_B["and"] = binary("and", np.bitwise_and, None, None, "({0} & {1})", kinds="bi",
+_B["and"] = binary("and", np.bitwise_and, None, None, kinds="bi",
                    test_dtypes=("bool", "int64"))
-_B["or"] = binary("or", np.bitwise_or, None, None, "({0} | {1})", kinds="bi",
-                  test_dtypes=("bool", "int64"))
-_B["xor"] = binary("xor", np.bitwise_xor, None, None, "({0} ^ {1})", kinds="bi",
+_B["or"] = binary("or", np.bitwise_or, None, None, kinds="bi", test_dtypes=("bool", "int64"))
+_B["xor"] = binary("xor", np.bitwise_xor, None, None, kinds="bi",
                    test_dtypes=("bool", "int64"))
-for _n, _f, _s in [("eq", np.equal, "=="), ("ne", np.not_equal, "!="), ("lt", np.less, "<"),
-                   ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
-                   ("ge", np.greater_equal, ">=")]:
-    _B[_n] = binary(_n, _f, None, None, f"({{0}} {_s} {{1}})", kinds="fib", out_dtype=bool_)
+for _n, _f in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
+               ("gt", np.greater), ("ge", np.greater_equal)]:
+    _B[_n] = binary(_n, _f, None, None, kinds="fib", out_dtype=bool_)
 for _n, _p in _B.items():
     globals()[_n + "_p"] = _p
     _wrap_binary(_n if _n not in ("and", "or") else _n + "_", _p)
@@ -527,17 +498,6 @@ def _select_n_transpose(ct, pred, *cases):
     return out
 
 
-def _select_n_emit(args, params):
-    if len(args) == 2:
-        return args[1]
-    if len(args) == 3:
-        return f"({args[2]} if {args[0]} else {args[1]})"
-    expr = args[-1]
-    for i in range(len(args) - 3, -1, -1):
-        expr = f"({args[i + 1]} if {args[0]} == {i} else {expr})"
-    return expr
-
-
 def _select_n_test_args(rng, dtype):
     from funcad.testing import rand_array
     return [rng.random((3, 4)) < 0.5, rand_array(rng, (3, 4), dtype),
@@ -545,7 +505,7 @@ def _select_n_test_args(rng, dtype):
 
 
 select_n_p = Primitive("select_n", impl=_select_n_impl, abstract_eval=_select_n_abstract,
-                       jvp=_select_n_jvp, transpose=_select_n_transpose, emit=_select_n_emit,
+                       jvp=_select_n_jvp, transpose=_select_n_transpose,
                        linear=True, test_args=_select_n_test_args)
 select_n_p.batch = _elementwise_batch(select_n_p)
 __all__.append("select_n_p")
@@ -581,16 +541,9 @@ def _convert_transpose(ct, x, *, new_dtype):
     return [convert_element_type(ct, x.aval.dtype)]
 
 
-def _convert_emit(args, params):
-    dt = np.dtype(params["new_dtype"])
-    if dt == np.bool_:
-        return f"({args[0]} != 0)"
-    return f"np.{dt.name}({args[0]})"
-
-
 convert_element_type_p = Primitive(
     "convert_element_type", impl=_convert_impl, abstract_eval=_convert_abstract,
-    jvp=_convert_jvp, transpose=_convert_transpose, emit=_convert_emit, linear=True,
+    jvp=_convert_jvp, transpose=_convert_transpose, linear=True,
     test_params=({"new_dtype": np.dtype("float32")}, {"new_dtype": np.dtype("int32")},
                  {"new_dtype": np.dtype("float64")}, {"new_dtype": np.dtype("bool")}))
 convert_element_type_p.batch = _elementwise_batch(convert_element_type_p)
@@ -611,7 +564,7 @@ def convert_element_type(x, new_dtype):
 # ---------------------------------------------------------------------------------------------
 # stop_gradient: the identity, with a zero derivative
 
-stop_gradient_p = unary("stop_gradient", lambda x: x, None, "{0}", kinds="fib",
+stop_gradient_p = unary("stop_gradient", lambda x: x, None, kinds="fib",
                         test_dtypes=("float64",))
 __all__.append("stop_gradient_p")
 
