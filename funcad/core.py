@@ -69,12 +69,19 @@ class ShapedArray:
         key = (cls, shape if type(shape) is tuple else tuple(shape), dtype)
         self = _SHAPED.get(key)
         if self is None:
-            self = object.__new__(cls)
-            self.shape = tuple(int(d) for d in shape)
-            self.dtype = np.dtype(dtype)
-            self._hash = hash((self.shape, self.dtype))
-            if len(_SHAPED) > 4096:
-                _SHAPED.clear()
+            shape = tuple(int(d) for d in shape)
+            dt = np.dtype(dtype)
+            # one object per (class, shape, np.dtype), however the dtype was spelled
+            canonical = (cls, shape, dt)
+            self = _SHAPED.get(canonical)
+            if self is None:
+                self = object.__new__(cls)
+                self.shape, self.dtype = shape, dt
+                self._hash = hash((shape, dt))
+                if len(_SHAPED) > 4096:
+                    _SHAPED.clear()
+                    _AVALS.clear()   # get_aval's cache holds interned avals too
+                _SHAPED[canonical] = self
             _SHAPED[key] = self
         return self
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from funcad.primitives.elementwise import *  # noqa: F401,F403
 from funcad.primitives.shape import *  # noqa: F401,F403
+from funcad.primitives.indexing import *  # noqa: F401,F403
 from funcad.primitives.reductions import *  # noqa: F401,F403
 from funcad.primitives.linalg import *  # noqa: F401,F403
 from funcad.primitives.decompositions import *  # noqa: F401,F403

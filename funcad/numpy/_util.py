@@ -68,10 +68,31 @@ def is_plain(x) -> bool:
     return not isinstance(x, (complex, str))
 
 
+def is_option(x) -> bool:
+    """True for a plain value (see :func:`is_plain`) or a string: einsum subscripts, a norm
+    order, a QR mode, ``order="C"``, ``dtype="float32"``: static options. (:func:`eager`
+    never takes a string for the array argument itself.)"""
+    return isinstance(x, str) or is_plain(x)
+
+
+def holds(out) -> bool:
+    """True when funcad holds the dtype of every array in a NumPy result ``out`` (an array,
+    a scalar, or a tuple or list of them)."""
+    if isinstance(out, (_ndarray, np.generic)):
+        return out.dtype in _SUPPORTED
+    if isinstance(out, (tuple, list)):
+        return all(holds(o) for o in out)
+    return not isinstance(out, (str, complex))
+
+
 def eager(np_fn: Callable):
     """Decorator: call ``np_fn`` instead of the decorated (traceable) function when every
-    argument is plain (see :func:`is_plain`). For functions off the hot path; elementwise
-    functions and ``sum`` inline a cheaper check (see ``ufuncs.py``)."""
+    argument is plain (see :func:`is_plain`) or, after the first (the array), a string option
+    (see :func:`is_option`). A string may name a dtype (``dtype="float16"``) that the
+    dtype check of :func:`is_plain` never saw, so with one NumPy's result stands only when
+    funcad holds its dtype; otherwise the traced path runs and says what is unsupported.
+    For functions off the hot path; elementwise functions and ``sum`` inline a cheaper check
+    (see ``ufuncs.py``)."""
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -79,6 +100,11 @@ def eager(np_fn: Callable):
                 return fn(*args, **kwargs)
             if is_plain(args) and (not kwargs or is_plain(list(kwargs.values()))):
                 return np_fn(*args, **kwargs)
+            if (args and is_plain(args[0]) and all(map(is_option, args[1:]))
+                    and all(map(is_option, kwargs.values()))):
+                out = np_fn(*args, **kwargs)
+                if holds(out):
+                    return out
             return fn(*args, **kwargs)
         wrapper.__wrapped_numpy__ = np_fn
         return wrapper

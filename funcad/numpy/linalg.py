@@ -23,10 +23,10 @@ import numpy as np
 
 from funcad import lax
 from funcad.core import get_aval
-from funcad.numpy._util import (asarray_of, broadcast_shapes, broadcast_to, float_dtype,
+from funcad.numpy._util import (asarray_of, broadcast_shapes, broadcast_to, eager, float_dtype,
                                 to_value)
 from funcad.numpy.linear import matmul, tensordot  # noqa: F401  (np.linalg has them too)
-from funcad.numpy.linear import diagonal as _diagonal, eager, outer as _outer, trace as _trace
+from funcad.numpy.linear import diagonal as _diagonal, outer as _outer, trace as _trace
 from funcad.primitives import decompositions as _dec, linalg as _la
 
 __all__ = ["LinAlgError", "solve", "inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh",

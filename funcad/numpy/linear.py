@@ -11,44 +11,19 @@ products of bools are computed in int64 and mean "any pair is True", as NumPy's 
 """
 from __future__ import annotations
 
-import operator
-
 import math
+import operator
 
 import numpy as np
 
-import functools
-
 from funcad import lax
-from funcad.core import Tracer, get_aval
+from funcad.core import check_dtype, get_aval
 from funcad.primitives.linalg import dot_general_p
-from funcad.numpy._util import (asarray_of, broadcast_shapes, broadcast_to, is_plain,
-                                result_type, to_value)
+from funcad.numpy._util import (asarray_of, broadcast_shapes, broadcast_to, eager, holds,
+                                is_option, result_type, to_value)
 
 __all__ = ["dot", "matmul", "vdot", "inner", "outer", "tensordot", "einsum", "trace",
            "diagonal"]
-
-
-def _static_or_plain(x) -> bool:
-    return isinstance(x, str) or is_plain(x)
-
-
-def eager(np_fn):
-    """Call ``np_fn`` when no argument holds a tracer (strings, such as einsum subscripts or
-    norm orders, are static), else the decorated funcad function."""
-    def deco(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            for a in args:
-                if isinstance(a, Tracer):  # the common traced call: skip the scan
-                    return fn(*args, **kwargs)
-            if all(_static_or_plain(a) for a in args) and all(
-                    _static_or_plain(a) for a in kwargs.values()):
-                return np_fn(*args, **kwargs)
-            return fn(*args, **kwargs)
-        wrapper.__wrapped_numpy__ = np_fn
-        return wrapper
-    return deco
 
 
 def _prepare(*args, dtype=None):
@@ -245,6 +220,8 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None):
     """``np.trace``: the sum of ``diagonal(a, offset, axis1, axis2)``, summed as ``np.sum``
     sums (small ints become int64)."""
     from funcad.numpy.reductions import sum as _sum
+    if dtype is not None:  # before fnp.sum, whose eager path hands any dtype to np.sum
+        dtype = check_dtype(dtype, "fnp.trace")
     d = diagonal(a, offset, axis1, axis2)
     return _sum(d, axis=-1, dtype=dtype)
 
@@ -353,8 +330,10 @@ def einsum(*operands, out=None, dtype=None, optimize=False, **kwargs):
                                   "use the returned value")
     if not operands:
         raise TypeError("fnp.einsum: missing subscripts and operands")
-    if all(_static_or_plain(o) for o in operands):
-        return np.einsum(*operands, dtype=dtype, optimize=optimize, **kwargs)
+    if all(map(is_option, operands)) and is_option(dtype):
+        res = np.einsum(*operands, dtype=dtype, optimize=optimize, **kwargs)
+        if holds(res):  # else dtype names one funcad does not hold: the traced path says so
+            return res
     if kwargs:
         raise TypeError(f"fnp.einsum: unsupported keyword arguments {sorted(kwargs)}")
     if isinstance(operands[0], str):

@@ -61,6 +61,8 @@ def sum(a, axis=None, dtype=None, keepdims=False):  # noqa: A001
     if type(a) is _ndarray and dtype is None and a.dtype in _SUPPORTED:
         return _add_reduce(a, axis, None, None, keepdims)  # what np.sum runs, minus overhead
     if is_plain(a):
+        if dtype is not None:
+            dtype = check_dtype(dtype, "fnp.sum")
         return np.sum(a, axis=axis, dtype=dtype, keepdims=keepdims)
     a, av, axes = _prepare("fnp.sum", a, axis)
     a = asarray_of(a, _acc_dtype(av.dtype, dtype, "fnp.sum"))
