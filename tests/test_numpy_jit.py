@@ -88,3 +88,80 @@ def test_binary_under_jit_matches_numpy(name):
             continue
         calls[f"{name}({a},{b})"] = (name, (operand(a, (2, 3)), operand(b, (3,))))
     _check_jitted(calls)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions, shape functions and composites (funcad.nn, funcad.scipy.special) under jit:
+# each case is (label, function of arrays, array arguments, NumPy's result), compiled in
+# chunks of _CHUNK cases per jitted function.
+
+_CHUNK = 16
+
+
+def _check_cases(cases, atol=None):
+    """Compare with NumPy by assert_same, or (derivatives: sums of rounding errors near zero)
+    to ``atol`` as well."""
+    for k in range(0, len(cases), _CHUNK):
+        chunk = cases[k:k + _CHUNK]
+        got = funcad.jit(lambda arg_lists: [f(*a) for (_, f, _, _), a in zip(chunk, arg_lists)])(
+            [list(args) for _, _, args, _ in chunk])
+        for (label, _, _, ref), out in zip(chunk, got):
+            if atol is None:
+                assert_same(out, np.asarray(ref), f"jit {label}")
+            else:
+                assert np.asarray(out).dtype == np.asarray(ref).dtype, label
+                np.testing.assert_allclose(out, ref, rtol=1e-10, atol=atol, err_msg=label)
+
+
+def _reduction_cases(name):
+    from test_numpy_reductions import _fails_in_numpy, _np_call
+    rng = np.random.default_rng(0)
+    cases = []
+    for dt in DTYPES:
+        x = sample(rng, dt, (2, 3, 4))
+        if name == "prod" and dt[0] == "f":
+            x = (x / 2).astype(dt)
+        for kw in (dict(axis=None), dict(axis=1), dict(axis=(0, 2)),
+                   dict(axis=-1, keepdims=True)):
+            if not _fails_in_numpy(name, x, kw):
+                cases.append((f"{name}({dt}, {kw})",
+                              lambda a, kw=kw: getattr(fnp, name)(a, **kw), (x,),
+                              _np_call(name, x, **kw)))
+    return cases
+
+
+@pytest.mark.parametrize("name", ["sum", "prod", "mean", "var", "std", "max", "min", "ptp",
+                                  "all", "any", "count_nonzero", "nansum", "nanmean",
+                                  "argmax", "argmin", "cumsum", "cumprod"])
+def test_reductions_under_jit_match_numpy(name):
+    if name in ("argmax", "argmin", "cumsum", "cumprod"):
+        from test_numpy_reductions import _np_call
+        rng = np.random.default_rng(1)
+        cases = []
+        for dt in DTYPES:
+            x = sample(rng, dt, (3, 4, 2))
+            for axis in (None, 0, -1):
+                cases.append((f"{name}({dt}, axis={axis})",
+                              lambda a, axis=axis: getattr(fnp, name)(a, axis=axis), (x,),
+                              _np_call(name, x, axis=axis)))
+        _check_cases(cases)
+    else:
+        _check_cases(_reduction_cases(name))
+
+
+def test_shape_functions_under_jit_match_numpy():
+    from test_numpy_shape import CASES, _run
+    _check_cases([(f"{name}{kw}", lambda *a, name=name, kw=kw: _run(name, a, kw), args,
+                   getattr(np, name)(*args, **kw)) for name, args, kw in CASES])
+
+
+def test_composites_under_jit_match_eager():
+    from test_numpy_grads import COMPOSITES, X
+    _check_cases([(name, f, (X,), f(X)) for name, f in sorted(COMPOSITES.items())])
+
+
+def test_grads_of_composites_under_jit_match_eager():
+    from test_numpy_grads import COMPOSITES, X
+    grads = {name: funcad.grad(lambda a, f=f: fnp.sum(f(a))) for name, f in COMPOSITES.items()}
+    _check_cases([(f"grad {name}", g, (X,), g(X)) for name, g in sorted(grads.items())],
+                 atol=1e-13)
