@@ -3,7 +3,11 @@
 ``dot_general(x, y, dimension_numbers=((lc, rc), (lb, rb)))`` contracts axes ``lc`` of x with
 ``rc`` of y, pairs batch axes ``lb`` with ``rb``, and returns axes ordered as
 ``batch + free axes of x + free axes of y``. It is bilinear: its jvp is two contractions and
-its transpose with respect to either operand is another dot_general and a permutation.
+its transpose with respect to either operand is another dot_general and a permutation. Eager
+reverse mode runs these rules on every call, so they are kept cheap: the impl hands vectors and
+matrices straight to ``np.dot`` (transposed operands included), and the transpose puts its
+operands in the order that makes the permutation unnecessary where one exists (``x.T @ ct``
+for ``x @ w``), planning from the dimension numbers once per signature.
 
 Below it come ``solve``, ``triangular_solve``, ``inv``, ``det`` and ``slogdet`` (the
 factorizations cholesky, eigh and qr live in ``decompositions.py``). They act on the last two
@@ -22,6 +26,7 @@ symmetric positive definite, ... as the primitive needs) combined with each ``te
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -48,6 +53,12 @@ def _free(ndim, contract, batch):
     return [i for i in range(ndim) if i not in contract and i not in batch]
 
 
+def _dot(x, y, dimension_numbers):
+    """Bind dot_general with dimension numbers that are already tuples of ints, as the rules
+    below build them: the public wrapper's normalization is for user input."""
+    return dot_general_p.bind(x, y, dimension_numbers=dimension_numbers)
+
+
 def _dot_abstract(x, y, *, dimension_numbers, preferred_element_type=None):
     (lc, rc), (lb, rb) = dimension_numbers
     if x.dtype != y.dtype:
@@ -69,7 +80,19 @@ def _dot_abstract(x, y, *, dimension_numbers, preferred_element_type=None):
 
 def _dot_impl(x, y, *, dimension_numbers, preferred_element_type=None):
     (lc, rc), (lb, rb) = dimension_numbers
-    lf, rf = _free(x.ndim, lc, lb), _free(y.ndim, rc, rb)
+    dtype = x.dtype if preferred_element_type is None else np.dtype(preferred_element_type)
+    nx, ny = x.ndim, y.ndim
+    if (not lb and len(lc) == 1 and 0 < nx <= 2 and 0 < ny <= 2
+            and lc[0] in (0, nx - 1) and rc[0] in (0, ny - 1)):
+        # One contraction between vectors and matrices: every product of two such operands,
+        # and the transposed forms reverse mode makes of it, is one np.dot, which contracts
+        # the last axis of its left operand with the first (vector) or second-to-last axis of
+        # its right one, and hands a transposed matrix to BLAS without copying it.
+        out = np.dot(x if lc[0] == nx - 1 else x.T, y if rc[0] == 0 else y.T)
+        if nx == ny == 1:
+            out = np.asarray(out)  # np.dot of two vectors returns a NumPy scalar
+        return out if out.dtype == dtype else out.astype(dtype)
+    lf, rf = _free(nx, lc, lb), _free(ny, rc, rb)
     bshape = [x.shape[i] for i in lb]
     lfs, rfs = [x.shape[i] for i in lf], [y.shape[i] for i in rf]
     nb, nc = math.prod(bshape), math.prod([x.shape[i] for i in lc])
@@ -81,56 +104,70 @@ def _dot_impl(x, y, *, dimension_numbers, preferred_element_type=None):
     else:
         out = np.matmul(np.ascontiguousarray(xm), np.ascontiguousarray(ym))
         out = out.reshape(bshape + lfs + rfs)
-    return out.astype(preferred_element_type or x.dtype, copy=False)
+    return out if out.dtype == dtype else out.astype(dtype)
 
 
-def _ranges_like(*seqs):
-    start = 0
-    for s in seqs:
-        yield list(range(start, start + len(s)))
-        start += len(s)
+def _inverse(perm):
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
 
 
-def _transpose_lhs(ct, x_aval, y, dimension_numbers, swap_ans=False):
+@functools.lru_cache(maxsize=512)
+def _transpose_plan(dimension_numbers, lin_ndim, other_ndim, lhs):
+    """How to get the cotangent of the linear operand (x if ``lhs``, else y) from ct and the
+    other operand: ``(other_first, dims, perm)`` meaning ``transpose(dot_general(other, ct)
+    if other_first else dot_general(ct, other), perm)``, perm None for no transpose. A pure
+    function of small tuples, memoized: the backward pass asks the same few questions over
+    and over."""
     (lc, rc), (lb, rb) = dimension_numbers
-    x_kept = _free(x_aval.ndim, lc, lb)
-    y_kept = _free(get_aval(y).ndim, rc, rb)
-    if swap_ans:
-        ans_batch, ans_y, _ = _ranges_like(lb, y_kept, x_kept)
-    else:
-        ans_batch, _, ans_y = _ranges_like(lb, x_kept, y_kept)
-    dims = ((tuple(ans_y), tuple(y_kept)), (tuple(ans_batch), tuple(rb)))
-    x_contract_sorted_by_y = [lc[i] for i in np.argsort(rc)]
-    out_axes = np.argsort(list(lb) + x_kept + x_contract_sorted_by_y)
-    out = dot_general(ct, y, dims)
-    return lax.transpose(out, tuple(int(a) for a in out_axes))
-
-
-def _transpose_rhs(ct, x, y_aval, dimension_numbers):
-    (lc, rc), (lb, rb) = dimension_numbers
-    swapped = ((rc, lc), (rb, lb))
-    return _transpose_lhs(ct, y_aval, x, swapped, swap_ans=True)
+    if not lhs:
+        # y's cotangent is x's in the product with the roles swapped; other's free axes then
+        # come first in ct
+        (lc, rc), (lb, rb) = (rc, lc), (rb, lb)
+    lin_kept = _free(lin_ndim, lc, lb)
+    other_kept = tuple(_free(other_ndim, rc, rb))
+    nb = len(lb)
+    start = nb + len(lin_kept) if lhs else nb
+    ans_other = tuple(range(start, start + len(other_kept)))
+    ans_batch = tuple(range(nb))
+    # ct is contracted with the other operand over that operand's free axes; its contracting
+    # axes survive the product in increasing order, and these are the axes facing them:
+    faced = [lc[rc.index(a)] for a in sorted(rc)]
+    ct_first = list(lb) + lin_kept + faced  # the axis each axis of dot(ct, other) becomes
+    identity = list(range(lin_ndim))
+    if ct_first != identity and list(lb) + faced + lin_kept == identity:
+        # dot(other, ct) is already in order (x.T @ ct for x @ w): no transpose
+        return True, ((other_kept, ans_other), (rb, ans_batch)), None
+    perm = None if ct_first == identity else _inverse(ct_first)
+    return False, ((ans_other, other_kept), (ans_batch, rb)), perm
 
 
 def _dot_transpose(ct, x, y, *, dimension_numbers, preferred_element_type=None):
-    if _undef(x) and _undef(y):
+    lhs = type(x) is UndefinedPrimal
+    lin, other = (x, y) if lhs else (y, x)
+    if type(other) is UndefinedPrimal:
         raise TypeError("lax.dot_general: cannot transpose a product of two linear values")
-    ct = instantiate(ct)
-    if _undef(x):
-        return [_transpose_lhs(ct, x.aval, y, dimension_numbers), None]
-    return [None, _transpose_rhs(ct, x, y.aval, dimension_numbers)]
+    other_first, dims, perm = _transpose_plan(dimension_numbers, lin.aval.ndim,
+                                              get_aval(other).ndim, lhs)
+    if type(ct) is Zero:
+        ct = instantiate(ct)
+    out = _dot(other, ct, dims) if other_first else _dot(ct, other, dims)
+    if perm is not None:
+        out = lax.transpose(out, perm)
+    return [out, None] if lhs else [None, out]
 
 
 def _dot_jvp(primals, tangents, *, dimension_numbers, preferred_element_type=None):
-    x, y = primals
-    tx, ty = tangents
-    kw = dict(dimension_numbers=dimension_numbers)
-    out = dot_general(x, y, **kw)
-    t = Zero(get_aval(out))
-    if type(tx) is not Zero:
-        t = add_tangents(t, dot_general(tx, y, **kw))
-    if type(ty) is not Zero:
-        t = add_tangents(t, dot_general(x, ty, **kw))
+    (x, y), (tx, ty) = primals, tangents
+    out = _dot(x, y, dimension_numbers)
+    if type(tx) is Zero:
+        t = Zero(get_aval(out)) if type(ty) is Zero else _dot(x, ty, dimension_numbers)
+    elif type(ty) is Zero:
+        t = _dot(tx, y, dimension_numbers)
+    else:
+        t = add_tangents(_dot(tx, y, dimension_numbers), _dot(x, ty, dimension_numbers))
     return out, t
 
 
@@ -144,16 +181,16 @@ def _dot_batch(vals, dims, *, dimension_numbers, preferred_element_type=None):
     if dx is not None and dy is not None:
         x, y = moveaxis(x, dx, 0), moveaxis(y, dy, 0)
         dn = ((_shift(lc, 0), _shift(rc, 0)), ((0,) + _shift(lb, 0), (0,) + _shift(rb, 0)))
-        return dot_general(x, y, dn), 0
+        return _dot(x, y, dn), 0
     if dx is not None:
         # the batch axis is a free axis of x: find where it lands in the output
         dn = ((_shift(lc, dx), rc), (_shift(lb, dx), rb))
         xf = _free(get_aval(x).ndim, dn[0][0], dn[1][0])
-        return dot_general(x, y, dn), len(lb) + xf.index(dx)
+        return _dot(x, y, dn), len(lb) + xf.index(dx)
     dn = ((lc, _shift(rc, dy)), (lb, _shift(rb, dy)))
     yf = _free(get_aval(y).ndim, dn[0][1], dn[1][1])
     xa = get_aval(x)
-    return dot_general(x, y, dn), len(lb) + len(_free(xa.ndim, lc, lb)) + yf.index(dy)
+    return _dot(x, y, dn), len(lb) + len(_free(xa.ndim, lc, lb)) + yf.index(dy)
 
 
 dot_general_p = Primitive("dot_general", impl=_dot_impl, abstract_eval=_dot_abstract,
@@ -162,10 +199,15 @@ dot_general_p = Primitive("dot_general", impl=_dot_impl, abstract_eval=_dot_abst
 
 
 def dot_general(x, y, dimension_numbers, preferred_element_type=None):
-    """General contraction; see the module docstring."""
+    """General contraction; see the module docstring. With ``preferred_element_type`` the
+    operands are converted to that dtype first, so the product accumulates and returns in it
+    (``lax.dot_general``'s meaning of the argument)."""
     (lc, rc), (lb, rb) = dimension_numbers
     dn = ((tuple(int(a) for a in lc), tuple(int(a) for a in rc)),
           (tuple(int(a) for a in lb), tuple(int(a) for a in rb)))
+    if preferred_element_type is not None:
+        x = lax.convert_element_type(x, preferred_element_type)
+        y = lax.convert_element_type(y, preferred_element_type)
     return dot_general_p.bind(x, y, dimension_numbers=dn)
 
 
@@ -182,7 +224,7 @@ def mm(a, b):
     """Matrix product of stacks ``(..., m, k) @ (..., k, n)`` with equal leading axes."""
     nd = get_aval(a).ndim
     batch = tuple(range(nd - 2))
-    return dot_general(a, b, (((nd - 1,), (nd - 2,)), (batch, batch)))
+    return _dot(a, b, (((nd - 1,), (nd - 2,)), (batch, batch)))
 
 
 def tri_mask(shape, k=0):
