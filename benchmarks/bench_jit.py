@@ -15,13 +15,18 @@ import tempfile
 import textwrap
 import time
 
-import numba
-import numpy as np
+if __name__ == "__main__" and "--all-cores-child" in sys.argv and hasattr(
+        os, "sched_setaffinity"):
+    # before Numba is imported: it sizes its thread pool by this process's affinity
+    os.sched_setaffinity(0, range(os.cpu_count()))
 
-import funcad
-import funcad.numpy as fnp
-from benchmarks.harness import Case
-from benchmarks.optional import optional_import
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+import funcad  # noqa: E402
+import funcad.numpy as fnp  # noqa: E402
+from benchmarks.harness import Case  # noqa: E402
+from benchmarks.optional import optional_import  # noqa: E402
 
 
 def _jit():
@@ -206,8 +211,6 @@ def all_cores_case():
 
 def _all_cores_child():
     from benchmarks.harness import time_call
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, range(os.cpu_count()))
     jax = optional_import("jax", x64=True)
     jnp = optional_import("jax.numpy") if jax else None
     x = np.random.default_rng(0).uniform(-3, 3, 10**6)
