@@ -32,7 +32,7 @@ def main(src="BENCHMARKS.json", dst="benchmarks/ratios.png"):
     ax.set_xlabel("time relative to the case's baseline (log scale; lower is faster)")
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
-    fig.savefig(dst, dpi=110)
+    fig.savefig(dst, dpi=110, bbox_inches="tight")   # long labels stay whole
     print(f"wrote {dst}")
 
 
