@@ -179,3 +179,71 @@ def _while_transpose(ctx, eqn):
             ctx.em.line(f"{t} = {v}")
         for o, t, a in zip(outs, tmp, eqn.outvars):
             _assign(ctx, o, t, a.aval)
+
+
+@rule("while_sweeps")
+def _while_sweeps(ctx, eqn):
+    """Reverse mode of reverse mode through a while loop: the forward loop appends what each
+    iteration records to a list, then each sweep runs over the iterations (forwards, or
+    backwards for ``reverse``), reading the lists before it and appending to its own. Every
+    loop allocates fresh arrays each iteration (``double=False``): the lists keep them."""
+    p = eqn.params
+    nk, ncar = p["num_consts"], p["num_carry"]
+    args = [ctx.name(a) for a in eqn.inputs]
+    sizes = [nk[0], nk[1], ncar[0]] + [n for pair in zip(nk[2:], ncar[1:]) for n in pair]
+    groups, pos = [], 0
+    for n in sizes:
+        groups.append(args[pos:pos + n])
+        pos += n
+    out_groups, pos = [], 0
+    for n in ncar:
+        out_groups.append(eqn.outvars[pos:pos + n])
+        pos += n
+    count = ctx.fresh("trips")
+    ctx.em.line(f"{count} = 0")
+    records = []    # per loop: (list name or None, stored in reverse order)
+    bodies = [(p["fwd_jaxpr"], None)] + list(zip(p["sweeps"], p["reverse"]))
+    for j, (body, rev) in enumerate(bodies):
+        consts, init = groups[1 + 2 * j], groups[2 + 2 * j]
+        outs = out_groups[j]
+        carry = [ctx.out(o) for o in outs]
+        for c, v, o in zip(carry, init, outs):
+            _assign(ctx, c, v, o.aval)
+        rec = ctx.fresh("rec") if len(body.out_avals) > len(outs) else None
+        if rec is not None:
+            ctx.em.line(f"{rec} = []")
+        scope = ctx.loop_scope(eqn, double=False)
+        if rev is None:
+            header, read = "while True:", []
+        else:
+            step = ctx.fresh("k")
+            header = (f"for {step} in range({count} - 1, -1, -1):" if rev else
+                      f"for {step} in range({count}):")
+        with ctx.em.block(header):
+            if rev is None:
+                (pred,) = ctx.lower_inline(p["cond_jaxpr"], groups[0] + carry, scope, [False])
+                ctx.em.line(f"if not {pred}:")
+                with ctx.em.indent():
+                    ctx.em.line("break")
+            else:
+                read = []
+                for (lst, n, stored_rev) in records:
+                    if lst is None:
+                        continue
+                    names = [ctx.fresh("r") for _ in range(n)]
+                    idx = f"{count} - 1 - {step}" if stored_rev else step
+                    ctx.em.line(f"{', '.join(names)}, = {lst}[{idx}]")
+                    read += names
+            new = ctx.lower_inline(body, consts + carry + read, scope)
+            ys = new[len(outs):]
+            if rec is not None:
+                ctx.em.line(f"{rec}.append(({', '.join(ys)},))")
+            new = _passthrough_safe(ctx, zip(new[:len(outs)], outs), consts + read)
+            tmp = [ctx.fresh("new") for _ in new]
+            for t, v in zip(tmp, new):
+                ctx.em.line(f"{t} = {v}")
+            for c, t, o in zip(carry, tmp, outs):
+                _assign(ctx, c, t, o.aval)
+            if rev is None:
+                ctx.em.line(f"{count} += 1")
+        records.append((rec, len(body.out_avals) - len(outs), bool(rev)))

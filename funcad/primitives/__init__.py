@@ -3,3 +3,4 @@ in ``funcad.core.primitives``."""
 from funcad.primitives import elementwise, shape, indexing, reductions, linalg  # noqa: F401
 from funcad.primitives import decompositions  # noqa: F401
 from funcad.primitives import control  # noqa: F401
+from funcad.primitives import control_while_transpose  # noqa: F401

@@ -30,8 +30,12 @@ Reverse mode, which JAX does not offer for while loops, works like this:
 iterations), then ``b = init_b`` and ``b = bwd(s_k, b)`` for ``k = n-1, ..., 0``; it returns
 ``b``. It is closed under jvp and vmap (the jvp records (s, s_dot); vmap masks finished lanes
 in both sweeps), so forward-over-reverse (``hessian``, ``jacfwd(grad(f))``) and
-``vmap(grad(f))`` work on this path too; reverse mode *of* ``while_transpose_p``
-(reverse-over-reverse on the staged path) is not implemented.
+``vmap(grad(f))`` work on this path too. Reverse mode *of* ``while_transpose_p``
+(``grad(grad(f))``, ``jacrev(grad(f))`` on the staged path) needs more sweeps over the same
+record: its partial evaluation and transpose rewrite it as ``while_sweeps_p``, the general
+"record once, then sweep forwards and backwards" primitive, closed under every
+transformation (funcad/primitives/control_while_transpose.py, which builds on this module;
+hence the function-local imports in the two rules below).
 """
 from __future__ import annotations
 
@@ -285,7 +289,6 @@ _V3, _I = ((3,), np.float64), ((), np.int64)
 _COUNT = example_jaxpr(lambda n, i, v: [ew.lt(i, n)], [_I, _I, _V3])
 _STEP = example_jaxpr(lambda w, i, v: [ew.add(i, 1), ew.add(ew.mul(ew.sin(v), w), v)],
                       [_V3, _I, _V3])
-_NO_REV_REV = "reverse mode of while_transpose (reverse-over-reverse of a staged while loop)"
 
 
 def _while_test_args(rng):
@@ -407,13 +410,14 @@ def _wt_batch(vals, dims, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, cond_nconsts, fwd
 
 
 def _wt_partial_eval(pe, args, params):
-    raise NotImplementedError(
-        "Reverse-mode differentiation of the reverse-mode derivative of a while_loop whose "
-        "trip count is not known while differentiating (under jit/make_jaxpr, inside a scan "
-        "or cond body, or a fori_loop with traced bounds), e.g. grad(grad(f)), is not "
-        "implemented (primitive while_transpose). Use forward-over-reverse instead: "
-        "funcad.hessian(f) or funcad.jacfwd(funcad.grad(f)); or call grad(grad(f)) on a "
-        "top-level loop outside jit; or give fori_loop concrete bounds, making it a scan.")
+    # reverse mode of reverse mode: through while_sweeps_p, which builds on this module
+    from funcad.primitives.control_while_transpose import wt_partial_eval
+    return wt_partial_eval(pe, args, params)
+
+
+def _wt_transpose(cts, *args, **params):
+    from funcad.primitives.control_while_transpose import wt_transpose
+    return wt_transpose(cts, *args, **params)
 
 
 _BACK = example_jaxpr(lambda w, i, v, b: [ew.mul(ew.mul(b, ew.cos(v)), w)],
@@ -427,7 +431,8 @@ def _wt_test_args(rng):
 
 while_transpose_p = Primitive(
     "while_transpose", impl=_wt_impl, abstract_eval=_wt_abstract, jvp=_wt_jvp, batch=_wt_batch,
-    partial_eval=_wt_partial_eval, multiple_results=True, higher_order=True,
+    partial_eval=_wt_partial_eval, transpose=_wt_transpose, multiple_results=True,
+    higher_order=True,
     test_params=({"cond_jaxpr": _COUNT, "fwd_jaxpr": _STEP, "bwd_jaxpr": _BACK,
                   "cond_nconsts": 1, "fwd_nconsts": 1, "bwd_nconsts": 1},),
-    test_args=_wt_test_args, xfail={"vjp": _NO_REV_REV, "order2": _NO_REV_REV})
+    test_args=_wt_test_args)
