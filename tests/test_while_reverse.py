@@ -49,15 +49,8 @@ def f_while_python(x):
     return v
 
 
-def f_fori(x, n):
-    return lax.fori_loop(0, n, lambda i, c: fnp.sin(c) * x + c * 0.5, x)
-
-
-def f_fori_python(x, n):
-    c = x
-    for _ in range(int(n)):
-        c = fnp.sin(c) * x + c * 0.5
-    return c
+# a fori_loop with traced bounds, and the same loop in Python
+from test_control_flow import f_fori_python, f_fori_traced as f_fori  # noqa: E402
 
 
 def f_vec(x, w):
