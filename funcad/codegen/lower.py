@@ -142,7 +142,8 @@ class LoopScope:
     allocated once, not once per iteration), and ``parity``, a local the loop flips every
     iteration. A body value that outlives its iteration (a new carry, or an array viewing one)
     gets two buffers, used in alternate iterations (``double``); with ``double=False`` (the
-    forward sweep of ``while_transpose``, which keeps every state) it is allocated in place.
+    forward sweep of ``while_transpose``, which keeps every state; ``while_sweeps`` keeps its
+    records in lists of fresh arrays instead) it is allocated in place.
     In nested loops the preamble is the outermost loop's (``slot``); the two buffers of a
     carry go there too (``carry_slot``) unless the inner loop's result outlives an iteration
     of the outer one."""

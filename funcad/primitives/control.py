@@ -7,7 +7,8 @@ their (pytree) arguments, and bind a higher-order primitive holding those jaxprs
 ==============  ==========================================================================
 ``cond_p``      funcad/primitives/control_cond.py  (``cond``, ``switch``)
 ``while_p``     funcad/primitives/control_while.py (``while_loop``, ``fori_loop`` with
-                traced bounds), with ``while_transpose_p`` for reverse mode
+                traced bounds), with ``while_transpose_p`` for reverse mode and
+                ``while_sweeps_p`` (control_while_transpose.py) for higher orders
 ``scan_p``      funcad/primitives/control_scan.py  (``scan``, ``map``, ``fori_loop`` with
                 concrete bounds)
 ==============  ==========================================================================
