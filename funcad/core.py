@@ -128,8 +128,9 @@ def _array_aval(shape, dtype) -> ShapedArray:
 
 def get_aval(x) -> ShapedArray:
     """Abstract value of a tracer, array or scalar; TypeError for what funcad cannot hold."""
-    if type(x) is np.ndarray:
-        return _array_aval(x.shape, x.dtype)
+    if type(x) is _ndarray:
+        a = _AVALS.get((x.shape, x.dtype))  # _array_aval's hit, inlined: the common case
+        return a if a is not None else _array_aval(x.shape, x.dtype)
     if isinstance(x, Tracer):
         return x.aval
     if isinstance(x, (np.ndarray, np.generic)):

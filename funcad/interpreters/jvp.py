@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad.core import (Interpreter, ShapedArray, Tracer, bind_with, current_interpreter,
-                         get_aval, is_eager, is_float, new_interpreter, primitives,
+from funcad.core import (_AVALS, Interpreter, ShapedArray, Tracer, bind_with,
+                         current_interpreter, get_aval, is_eager, new_interpreter, primitives,
                          raise_leaked, run_rule)
 
 
@@ -68,20 +68,15 @@ _ndarray = np.ndarray
 
 
 class JVPTracer(Tracer):
-    __slots__ = ("primal", "tangent", "_aval")
+    # ``aval`` is a slot set when the tracer is made (from the primal, or by the caller who
+    # knows it): nearly every tracer is asked for it, and a slot read is no call.
+    __slots__ = ("primal", "tangent", "aval")
 
-    def __init__(self, interp, primal, tangent):
+    def __init__(self, interp, primal, tangent, aval: ShapedArray | None = None):
         self._interp = interp
         self.primal = primal
         self.tangent = tangent
-        self._aval = None
-
-    @property
-    def aval(self):
-        a = self._aval
-        if a is None:
-            a = self._aval = get_aval(self.primal)
-        return a
+        self.aval = get_aval(primal) if aval is None else aval
 
     def concrete_value(self):
         p = self.primal
@@ -104,35 +99,38 @@ class JVPInterpreter(Interpreter):
     def pure(self, primal, tangent):
         if tangent is None or type(tangent) is Zero:
             return primal
-        if type(primal) is _ndarray:
-            if primal.dtype.kind != "f":
-                return primal
-        elif not is_float(get_aval(primal).dtype):
+        a = get_aval(primal)
+        if a.dtype.kind != "f":
             return primal
-        return JVPTracer(self, primal, tangent)
+        return JVPTracer(self, primal, tangent, a)
 
     def interpret(self, prim, args, params):
-        # One pass over the operands: own tracers split into primal and tangent, anything
-        # else is a constant here (checked for escaped tracers) with a tangent of None.
-        primals = tangents = None
-        i = 0
+        # Own tracers split into primal and tangent; anything else is a constant here
+        # (checked for escaped tracers) whose tangent is the Zero of its aval.
         for x in args:
             if type(x) is JVPTracer and x._interp is self:
-                if primals is None:
-                    primals = list(args)
-                    tangents = [None] * len(args)
-                primals[i] = x.primal
-                tangents[i] = x.tangent
-            elif type(x) is not _ndarray and isinstance(x, Tracer) and not x._interp.alive:
+                break
+            if type(x) is not _ndarray and isinstance(x, Tracer) and not x._interp.alive:
                 raise_leaked(x)
-            i += 1
-        if primals is None:
+        else:
             return bind_with(self.prev, prim, *args, **params)
-        for i, t in enumerate(tangents):
-            if t is None:
-                a = get_aval(primals[i])
-                z = _ZEROS.get(id(a))
-                tangents[i] = z if z is not None else zero(a)
+        primals, tangents = [], []
+        for x in args:
+            if type(x) is JVPTracer and x._interp is self:
+                primals.append(x.primal)
+                tangents.append(x.tangent)
+                continue
+            if type(x) is _ndarray:
+                a = _AVALS.get((x.shape, x.dtype))
+                if a is None:
+                    a = get_aval(x)
+            else:
+                if isinstance(x, Tracer) and not x._interp.alive:
+                    raise_leaked(x)
+                a = get_aval(x)
+            primals.append(x)
+            z = _ZEROS.get(id(a))
+            tangents.append(z if z is not None else zero(a))
         rule = prim.jvp
         if rule is None:
             raise NotImplementedError(
@@ -142,15 +140,21 @@ class JVPInterpreter(Interpreter):
         primal_out, tangent_out = run_rule(self.prev, rule, primals, tangents, params)
         if prim.multiple_results:
             return [self.pure(p, t) for p, t in zip(primal_out, tangent_out)]
-        # self.pure, inlined
+        # self.pure, inlined (with get_aval's hit for an array)
         if tangent_out is None or type(tangent_out) is Zero:
             return primal_out
         if type(primal_out) is _ndarray:
-            if primal_out.dtype.kind != "f":
+            dt = primal_out.dtype
+            if dt.kind != "f":
                 return primal_out
-        elif not is_float(get_aval(primal_out).dtype):
-            return primal_out
-        return JVPTracer(self, primal_out, tangent_out)
+            a = _AVALS.get((primal_out.shape, dt))
+            if a is None:
+                a = get_aval(primal_out)
+        else:
+            a = get_aval(primal_out)
+            if a.dtype.kind != "f":
+                return primal_out
+        return JVPTracer(self, primal_out, tangent_out, a)
 
 
 def jvp_flat(fun, primals, tangents, name: str = "jvp"):

@@ -16,6 +16,8 @@ from funcad.core import (Interpreter, ShapedArray, Tracer, get_aval, new_interpr
                          raise_leaked)
 from funcad.ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var
 
+_ndarray = np.ndarray
+
 
 class StagingTracer(Tracer):
     __slots__ = ("ir_var",)
@@ -70,6 +72,7 @@ class StagingInterpreter(Interpreter):
         self.alive = True
         self.builder = JaxprBuilder()
         self._add_eqn = self.builder.eqns.append
+        self._const_ids = self.builder._const_ids
 
     def new_arg(self, aval: ShapedArray) -> StagingTracer:
         return StagingTracer(self, Var(aval))
@@ -78,7 +81,7 @@ class StagingInterpreter(Interpreter):
         t = type(x)
         if t is StagingTracer and x._interp is self:
             return x.ir_var
-        if t is np.ndarray:
+        if t is _ndarray:
             return Lit(x) if not x.shape else self.builder.const_var(x)
         if isinstance(x, Tracer):
             if not x._interp.alive:
@@ -91,18 +94,23 @@ class StagingInterpreter(Interpreter):
     def stage(self, prim, args, params):
         atoms, avals = [], []
         for x in args:
-            v = x.ir_var if type(x) is StagingTracer and x._interp is self else self.atom(x)
+            t = type(x)
+            if t is StagingTracer and x._interp is self:
+                v = x.ir_var
+            elif t is _ndarray and x.shape:  # a residual: self.atom's constant, inlined
+                v = self._const_ids.get(id(x))
+                if v is None:
+                    v = self.builder.const_var(x)
+            else:
+                v = self.atom(x)
             atoms.append(v)
             avals.append(v.aval)
-        if params and not prim.multiple_results:
-            out_aval = _cached_abstract_eval(prim, avals, params)
-        else:
-            out_aval = prim.abstract_eval(*avals, **params)
         if prim.multiple_results:
-            outvars = [Var(a) for a in out_aval]
+            outvars = [Var(a) for a in prim.abstract_eval(*avals, **params)]
             self._add_eqn(Eqn(prim, atoms, outvars, params))
             return [StagingTracer(self, v) for v in outvars]
-        v = Var(out_aval)
+        v = Var(_cached_abstract_eval(prim, avals, params) if params
+                else prim.abstract_eval(*avals))
         self._add_eqn(Eqn(prim, atoms, [v], params))
         return StagingTracer(self, v)
 
@@ -126,7 +134,8 @@ def _cached_abstract_eval(prim, avals, params):
     # Avals are interned: keyed by identity (hashing one is a Python-level call); the entry
     # holds the avals, so their ids stay theirs while it lives.
     try:
-        key = (prim, *map(id, avals), *params.items())
+        key = ((prim, id(avals[0]), *params.items()) if len(avals) == 1 else
+               (prim, *map(id, avals), *params.items()))
         hit = _ABSTRACT.get(key)
     except TypeError:
         return prim.abstract_eval(*avals, **params)

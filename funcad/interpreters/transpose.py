@@ -13,7 +13,7 @@ from typing import Sequence
 
 from funcad.core import ShapedArray
 from funcad.interpreters.jvp import Zero, add_tangents
-from funcad.ir import Jaxpr, Lit, Var
+from funcad.ir import Jaxpr, Lit
 
 
 class UndefinedPrimal:
@@ -49,39 +49,45 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, args: Sequence, cts_out: Seque
     """Cotangents for each input of ``jaxpr``; ``args`` holds UndefinedPrimal for the linear
     inputs and values for the others. Returns Zero for linear inputs that get no cotangent and
     None for non-linear inputs."""
-    # ``env`` maps each variable to its value, or to an UndefinedPrimal when it depends on a
-    # linear input: that is also the argument its transpose rule receives, so the loop below
-    # reads every operand the same way.
+    # ``linear`` holds the variables that depend on a linear input; ``env`` the values of the
+    # others. An equation is linear when one of its inputs is in ``linear``: one set test
+    # (C code, identity hashes) per equation, so the forward walk costs little when, as for
+    # every jaxpr that linearize makes, all equations are linear. Their operands are read in
+    # the backward walk, only for the equations that receive a cotangent.
     env: dict = dict(zip(jaxpr.constvars, consts))
-    undef = _UNDEFINED
+    linear: set = set()
     for v, a in zip(jaxpr.invars, args):
-        env[v] = undefined(v.aval) if type(a) is UndefinedPrimal else a
+        if type(a) is UndefinedPrimal:
+            linear.add(v)
+        else:
+            env[v] = a
 
     linear_eqns = []
     add_linear = linear_eqns.append
+    unrelated = linear.isdisjoint
+    mark = linear.update
     for eqn in jaxpr.eqns:
-        ins = [a.val if type(a) is Lit else env[a] for a in eqn.inputs]
-        if UndefinedPrimal in map(type, ins):
-            add_linear((eqn.prim, eqn.inputs, ins, eqn.outvars, eqn.params))
-            for v in eqn.outvars:
-                u = undef.get(id(v.aval))
-                env[v] = u if u is not None else undefined(v.aval)
-        else:
-            out = eqn.prim.bind(*ins, **eqn.params)
+        if unrelated(eqn.inputs):
+            out = eqn.prim.bind(*[a.val if type(a) is Lit else env[a] for a in eqn.inputs],
+                                **eqn.params)
             if eqn.prim.multiple_results:
                 env.update(zip(eqn.outvars, out))
             else:
                 env[eqn.outvars[0]] = out
+        else:
+            add_linear(eqn)
+            mark(eqn.outvars)
 
     ct_env: dict = {}
     get, pop = ct_env.get, ct_env.pop
     for v, ct in zip(jaxpr.outvars, cts_out):
-        if ct is not None and type(ct) is not Zero and type(v) is Var and \
-                type(env.get(v)) is UndefinedPrimal:
+        if ct is not None and type(ct) is not Zero and v in linear:
             old = get(v)
             ct_env[v] = ct if old is None else add_tangents(old, ct)
 
-    for prim, inputs, ins, outvars, params in reversed(linear_eqns):
+    undef = _UNDEFINED
+    for eqn in reversed(linear_eqns):
+        prim, outvars = eqn.prim, eqn.outvars
         if prim.multiple_results:
             cts = [pop(v, None) for v in outvars]
             if all(c is None for c in cts):
@@ -96,16 +102,27 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, args: Sequence, cts_out: Seque
             raise NotImplementedError(
                 f"Transpose rule (reverse-mode differentiation) for primitive '{prim.name}' "
                 f"is not implemented. Use forward mode (jvp, jacfwd) for this function.")
-        cts_in = rule(ct, *ins, **params)
-        for a, x, c in zip(inputs, ins, cts_in):
-            if c is not None and type(x) is UndefinedPrimal and type(c) is not Zero:
+        inputs = eqn.inputs
+        ins = []
+        for a in inputs:
+            if a in linear:
+                u = undef.get(id(a.aval))
+                ins.append(u if u is not None else undefined(a.aval))
+            else:
+                ins.append(a.val if type(a) is Lit else env[a])
+        i = 0
+        for c in rule(ct, *ins, **eqn.params):
+            if c is not None and type(c) is not Zero and type(ins[i]) is UndefinedPrimal:
+                a = inputs[i]
                 old = get(a)
                 ct_env[a] = c if old is None else add_tangents(old, c)
+            i += 1
 
     result = []
     for v, a in zip(jaxpr.invars, args):
         if type(a) is UndefinedPrimal:
-            result.append(ct_env.get(v, Zero(v.aval)))
+            ct = get(v)
+            result.append(Zero(v.aval) if ct is None else ct)
         else:
             result.append(None)
     return result

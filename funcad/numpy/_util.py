@@ -233,8 +233,19 @@ def shape_of(x) -> tuple:
 
 def broadcast_shapes(who: str, *shapes) -> tuple:
     """NumPy's broadcast of ``shapes`` (tuples of ints); ValueError naming ``who``."""
-    if len(shapes) == 2 and shapes[0] == shapes[1]:
-        return tuple(shapes[0])
+    if len(shapes) == 2:  # the common case (a binary operation), without the general loops
+        a, b = shapes
+        if a == b:
+            return tuple(a)
+        short, out = (a, list(b)) if len(a) < len(b) else (b, list(a))
+        for i, d in enumerate(short, len(out) - len(short)):
+            o = out[i]
+            if d != o:
+                if o == 1:
+                    out[i] = d
+                elif d != 1:
+                    _raise_broadcast(who, shapes)
+        return tuple(out)
     if not shapes:
         return ()
     first = shapes[0]
@@ -249,9 +260,13 @@ def broadcast_shapes(who: str, *shapes) -> tuple:
                 if o == 1:
                     out[off + i] = d
                 elif d != 1:
-                    raise ValueError(f"{who}: operands could not be broadcast together with "
-                                     f"shapes {' '.join(str(tuple(s)) for s in shapes)}")
+                    _raise_broadcast(who, shapes)
     return tuple(out)
+
+
+def _raise_broadcast(who, shapes):
+    raise ValueError(f"{who}: operands could not be broadcast together with "
+                     f"shapes {' '.join(str(tuple(s)) for s in shapes)}")
 
 
 def broadcast_to(x, shape, who: str = "fnp.broadcast_to"):

@@ -18,6 +18,7 @@ import numpy as np
 
 from funcad import lax
 from funcad.core import ConcretizationError, Tracer, get_aval
+from funcad.primitives.elementwise import add_p, and_p, mul_p, or_p
 from funcad.primitives.shape import broadcast_in_dim_p
 from funcad.numpy._util import (EAGER_TYPES as _EAGER_TYPES, SUPPORTED as _SUPPORTED,
                                 broadcast_shapes, broadcast_to, float_dtype, is_plain, promote,
@@ -38,10 +39,28 @@ def _alias(name, fn):
     __all__.append(name)
 
 
-def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None, scalars=False):
+# The code of lax's one-primitive functions: ``fn(x) -> prim.bind(x)`` and ``fn(x, y) ->
+# prim.bind(x, y)`` (the binary one first makes Python scalars arrays, as the fast path does).
+_WRAPPER_CODES = frozenset([lax.sin.__code__, lax.add.__code__])
+
+
+def _bound_prim(body):
+    """The primitive ``body`` binds when it is one of lax's one-primitive functions
+    (``lax.sin`` binds ``sin_p``), else None."""
+    code = getattr(body, "__code__", None)
+    if code in _WRAPPER_CODES and "prim" in code.co_freevars:
+        return body.__closure__[code.co_freevars.index("prim")].cell_contents
+    return None
+
+
+def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None, scalars=False,
+           prims=None):
     """Declare ``fnp.<name>`` mirroring ``np_fn``. ``body(*operands)`` receives operands in
     NumPy's loop dtypes, broadcast to one shape; ``traced(*args)`` replaces the whole traced
     path when a function needs to see its raw arguments (``power`` with a Python int).
+    ``prims`` (``{dtype kind: primitive}``) says which primitive ``body`` binds for operands
+    of that kind, so the traced fast path binds it without calling ``body``; it is found by
+    itself when ``body`` is a lax function such as ``lax.sin``.
 
     The eager path calls ``np_fn`` when every operand is an array or a scalar (never a tracer
     or a list, which may hold tracers) and keeps NumPy's result if funcad supports its dtype;
@@ -58,7 +77,10 @@ def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None, scalars=
             loop = ufunc_loop(who, np_fn, args)
             return body(*promote_to(who, args, loop[:nin], keep_scalars=scalars))
 
-        traced = _fast_traced(who, np_fn, body, general, scalars)
+        if prims is None:
+            p = _bound_prim(body)
+            prims = {"f": p, "i": p, "b": p} if p is not None else {}
+        traced = _fast_traced(who, np_fn, body, general, scalars, prims)
 
     if nin == 1:
         def fn(x, /):
@@ -82,11 +104,12 @@ def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None, scalars=
     return _export(fn)
 
 
-def _fast_traced(who, np_fn, body, general, scalars):
+def _fast_traced(who, np_fn, body, general, scalars, prims):
     """The traced path with a shortcut for what transformations meet most: tracers already
     in the dtype of NumPy's loop and of one shape (and, when ``scalars``, Python scalars),
-    which need no conversion or broadcast, so ``body`` runs on them directly. Loops are
-    looked up once per combination of operand dtypes."""
+    which need no conversion or broadcast, so ``body`` (or the primitive it binds, from
+    ``prims``) runs on them directly. Loops are looked up once per combination of operand
+    dtypes."""
     loops: dict = {}
 
     def loop_of(key, args):
@@ -96,16 +119,18 @@ def _fast_traced(who, np_fn, body, general, scalars):
         return loop
 
     if np_fn.nin == 1:
-        direct = set()  # operand dtypes NumPy's loop keeps
+        direct: dict = {}  # operand dtype NumPy's loop keeps -> body, or its primitive's bind
 
         def traced(x):
             if isinstance(x, Tracer):
                 dt = x.aval.dtype
-                if dt in direct:
-                    return body(x)
+                f = direct.get(dt)
+                if f is not None:
+                    return f(x)
                 if loop_of(dt, (x,))[0] == dt:
-                    direct.add(dt)
-                    return body(x)
+                    p = prims.get(dt.kind)
+                    f = direct[dt] = body if p is None else p.bind
+                    return f(x)
             return general(x)
         return traced
 
@@ -142,7 +167,8 @@ def _fast_traced(who, np_fn, body, general, scalars):
             shape = broadcast_shapes(who, sx, sy)
             x = _broadcast(x, sx, shape)
             y = _broadcast(y, sy, shape)
-        return body(x, y)
+        p = prims.get(kx.kind)
+        return body(x, y) if p is None else p.bind(x, y)
     return traced
 
 
@@ -251,10 +277,10 @@ _alias("around", round)
 # Binary arithmetic
 
 _ufunc(np.add, lambda x, y: lax.or_(x, y) if _dt(x).kind == "b" else lax.add(x, y),
-       scalars=True)
+       scalars=True, prims={"f": add_p, "i": add_p, "b": or_p})
 _ufunc(np.subtract, lax.sub, scalars=True)
 _ufunc(np.multiply, lambda x, y: lax.and_(x, y) if _dt(x).kind == "b" else lax.mul(x, y),
-       scalars=True)
+       scalars=True, prims={"f": mul_p, "i": mul_p, "b": and_p})
 _ufunc(np.true_divide, lax.div, "true_divide", scalars=True)
 _alias("divide", true_divide)  # noqa: F821
 
