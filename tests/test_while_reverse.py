@@ -7,6 +7,7 @@ references: finite differences of ``grad``, forward-over-reverse (``hessian``,
 ``jacfwd(grad(f))``), and plain Python loops (whose trip count is concrete).
 """
 import numpy as np
+import pytest
 
 import funcad
 import funcad.numpy as fnp
@@ -137,3 +138,12 @@ def test_nested_in_scan_body():
     for x in [0.2, 0.5]:
         _close(gg(x), funcad.hessian(f)(x))
         _close(gg(x), _fd(grad(f), x), rtol=1e-6, atol=1e-8)
+
+
+def test_transposing_a_loop_whose_trip_count_depends_on_the_linear_value_says_what_to_do():
+    def f(x):   # the predicate reads the carry, which is linear in x
+        return lax.while_loop(lambda c: c < 10.0, lambda c: c * 2.0, x)
+
+    t = funcad.linear_transpose(f, 1.0)
+    with pytest.raises(TypeError, match=r"while_loop.*predicate.*stop_gradient.*fori_loop"):
+        t(1.0)

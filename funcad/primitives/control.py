@@ -215,8 +215,11 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val):
     (memory ``trip_count * sizeof(residuals)``) and every higher derivative works, including
     ``grad(grad(f))``. Under ``jit``/``make_jaxpr`` or inside another loop's body the count is
     abstract; the record is then the primal carry of each iteration (memory ``trip_count *
-    sizeof(carry)``), forward-over-reverse (``hessian``) works and reverse-over-reverse raises
-    NotImplementedError. See funcad/primitives/control_while.py.
+    sizeof(carry)``). Higher orders work there too: forward-over-reverse (``hessian``) directly,
+    and reverse-over-reverse (``grad(grad(f))``) through ``while_sweeps``, which records the
+    loop once and sweeps over the record as often as the order needs (memory ``trip_count *
+    sizeof(per-iteration intermediates)``). See funcad/primitives/control_while.py and
+    control_while_transpose.py.
 
     Examples
     --------

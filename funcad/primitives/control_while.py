@@ -54,6 +54,11 @@ from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, example_jaxp
 from funcad.primitives.control_scan import scan_p
 
 
+PREDICATE_FIX = ("; the trip count would then depend on the value being differentiated. "
+                 "Make the predicate read only values that are not differentiated (apply "
+                 "lax.stop_gradient to its inputs), or use lax.fori_loop with fixed bounds.")
+
+
 def _check_cond_jaxpr(who, cond_jaxpr):
     out = cond_jaxpr.out_avals
     if len(out) != 1 or out[0].shape != () or out[0].dtype.kind != "b":
@@ -238,13 +243,13 @@ def _while_transpose(cts, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncon
     cc, bc, init = split(args, [nc, nb, n])
     if any(is_undefined(x) for x in cc):
         raise TypeError("while_loop: cannot transpose a loop whose predicate reads a linear "
-                        "value")
+                        "value" + PREDICATE_FIX)
     bc_lin = [is_undefined(x) for x in bc]
     carry_lin, pred_lin, (cond, ckc), (known, kconsts), unknown, n_res = _split_loop(
         cond_jaxpr, body_jaxpr, nc, bc_lin, [is_undefined(x) for x in init])
     if pred_lin:
         raise TypeError("while_loop: cannot transpose a loop whose predicate depends on a "
-                        "linear carry")
+                        "linear carry" + PREDICATE_FIX)
     nl = [not x for x in carry_lin]
     n_nl = nl.count(True)
     carry_avals = body_jaxpr.out_avals

@@ -53,8 +53,9 @@ from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, example_jaxp
                                              insert_invars, jvp_jaxpr, materialize, pe_jaxpr,
                                              restrict, run, select_tree, split, trace_hoisted,
                                              zeros)
-from funcad.primitives.control_while import (_COUNT, _broadcast_flags, _check_avals,
-                                             _check_cond_jaxpr, _to_front, _while_test_args)
+from funcad.primitives.control_while import (_COUNT, PREDICATE_FIX, _broadcast_flags,
+                                             _check_avals, _check_cond_jaxpr, _to_front,
+                                             _while_test_args)
 
 _WHO = "while_sweeps"
 
@@ -346,11 +347,12 @@ def _ws_transpose(cts, *args, **params):
     lin = [is_undefined(x) for x in args]
     cc, fc, s, per_sweep = _groups(args, params)
     if any(is_undefined(x) for x in cc):
-        raise TypeError(f"{who}: cannot transpose a loop whose predicate reads a linear value")
+        raise TypeError(f"{who}: cannot transpose a loop whose predicate reads a linear value"
+                        + PREDICATE_FIX)
     sp = _split(params, lin)
     if sp is None:
         raise TypeError(f"{who}: cannot transpose a loop whose predicate depends on a linear "
-                        f"carry")
+                        f"carry" + PREDICATE_FIX)
     cond, ckc, parts, carry_lin, y_lin = sp
     _, fc_lin, _, per_sweep_lin = _groups(lin, params)
     consts = [fc] + [k for k, _ in per_sweep]
