@@ -126,6 +126,25 @@ def _array_aval(shape, dtype) -> ShapedArray:
     return a
 
 
+def memo_by_aval(make: Callable[[ShapedArray], Any]) -> Callable[[ShapedArray], Any]:
+    """``get(aval)``: one shared, immutable ``make(aval)`` per aval, found by identity (avals
+    are interned, and hashing one is a Python-level call). The object keeps its aval alive, so
+    the id stays its own while the entry lives. ``get.table`` is the dict, for inline lookups
+    on hot paths."""
+    table: dict = {}
+
+    def get(aval):
+        obj = table.get(id(aval))
+        if obj is None:
+            if len(table) > 4096:
+                table.clear()
+            obj = table[id(aval)] = make(aval)
+        return obj
+
+    get.table = table
+    return get
+
+
 def get_aval(x) -> ShapedArray:
     """Abstract value of a tracer, array or scalar; TypeError for what funcad cannot hold."""
     if type(x) is _ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad.core import (_AVALS, Interpreter, ShapedArray, Tracer, bind_with,
+from funcad.core import (_AVALS, Interpreter, ShapedArray, Tracer, bind_with, memo_by_aval,
                          current_interpreter, get_aval, is_eager, new_interpreter, primitives,
                          raise_leaked, run_rule)
 
@@ -29,19 +29,10 @@ class Zero:
         return f"Zero({self.aval.str_short()})"
 
 
-_ZEROS: dict = {}  # id(aval) -> Zero(aval); the Zero keeps its aval (and so the id) alive
-
-
-def zero(aval: ShapedArray) -> Zero:
-    """The (shared, immutable) Zero of ``aval``: interpreters make one per non-differentiated
-    operand of every bind, so they reuse one object per aval instead of allocating. Keyed by
-    identity (avals are interned, and hashing one is a Python-level call)."""
-    z = _ZEROS.get(id(aval))
-    if z is None:
-        if len(_ZEROS) > 4096:
-            _ZEROS.clear()
-        z = _ZEROS[id(aval)] = Zero(aval)
-    return z
+# The (shared, immutable) Zero of an aval: interpreters make one per non-differentiated operand
+# of every bind, so they reuse one object per aval instead of allocating.
+zero = memo_by_aval(Zero)
+_ZEROS = zero.table   # id(aval) -> Zero(aval), read inline by JVPInterpreter.interpret
 
 
 def zeros_like_aval(aval: ShapedArray):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from funcad.core import ShapedArray
+from funcad.core import ShapedArray, memo_by_aval
 from funcad.interpreters.jvp import Zero, add_tangents
 from funcad.ir import Jaxpr, Lit
 
@@ -31,18 +31,10 @@ def is_undefined(x) -> bool:
     return type(x) is UndefinedPrimal
 
 
-_UNDEFINED: dict = {}  # id(aval) -> UndefinedPrimal(aval), which keeps the aval alive
-
-
-def undefined(aval: ShapedArray) -> UndefinedPrimal:
-    """The shared UndefinedPrimal of ``aval`` (it is immutable; the backward pass marks every
-    linear variable with one, so it reuses one object per aval, found by identity)."""
-    u = _UNDEFINED.get(id(aval))
-    if u is None:
-        if len(_UNDEFINED) > 4096:
-            _UNDEFINED.clear()
-        u = _UNDEFINED[id(aval)] = UndefinedPrimal(aval)
-    return u
+# The shared UndefinedPrimal of an aval (it is immutable; the backward pass marks every linear
+# variable with one, so it reuses one object per aval).
+undefined = memo_by_aval(UndefinedPrimal)
+_UNDEFINED = undefined.table   # id(aval) -> UndefinedPrimal(aval), read inline below
 
 
 def backward_pass(jaxpr: Jaxpr, consts: Sequence, args: Sequence, cts_out: Sequence) -> list:
