@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from funcad.lowering import Lowering
+
 # ---------------------------------------------------------------------------------------------
 # Dtypes and abstract values
 
@@ -210,36 +212,63 @@ def _concretization_message(what: str, tracer: "Tracer") -> str:
 primitives: dict[str, "Primitive"] = {}
 
 
+class per_primitive:
+    """A rule built from the primitive being declared: ``Primitive(..., batch=
+    per_primitive(make_batch))`` calls ``make_batch(prim)`` once the primitive exists, for
+    rules that bind the primitive itself (a derived jvp or batching rule)."""
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[["Primitive"], Callable]):
+        self.make = make
+
+
 class Primitive:
-    """One operation and all of its rules, declared together.
+    """One operation and all of its rules, declared together (a closed set of fields:
+    :data:`Primitive.FIELDS`; an unknown keyword is a TypeError, and a declared primitive is
+    immutable).
 
     impl            NumPy evaluation: ``impl(*arrays, **params)``.
     abstract_eval   ``abstract_eval(*avals, **params) -> aval`` (a list if multiple_results).
     jvp             ``jvp(primals, tangents, **params) -> (primal_out, tangent_out)``; tangents
                     may be ``Zero``. Written in funcad ops so it is differentiable again.
     linear          The primitive is linear in the inputs listed by ``linear_args`` (all by
-                    default); its jvp is derived, and ``transpose`` must be given.
+                    default): ``transpose`` must be given, and the jvp is derived (the
+                    primitive applied to the tangents) unless ``jvp`` is given.
     transpose       ``transpose(ct, *args, **params) -> list of cts`` where linear inputs are
                     ``UndefinedPrimal`` and the others are values; None for non-linear inputs.
     batch           ``batch(args, dims, **params) -> (out, out_dim)`` (lists if multiple).
     partial_eval    Higher-order primitives only: split into known and unknown work.
-    lower           Code-generator rule (see funcad/codegen/lower.py).
+    lowering        How jit writes it: one of the kinds of :mod:`funcad.lowering`.
     domain          Per-argument input ranges for the generated tests, e.g. ``((0.1, 10),)``.
     test_dtypes     Dtypes the generic tests draw inputs with.
     test_params     Tuple of param dicts the generic tests run the primitive with.
     test_args       ``test_args(rng[, dtype[, params]]) -> list of arguments`` for
                     primitives with special inputs (indices, SPD matrices, ...); the shapes
                     it returns must not depend on ``rng``.
-    xfail           ``{check_name: reason}`` for known gaps; tests mark them visibly.
+    xfail           ``{check_name: reason}`` for known gaps (``"jit"``, ``"vmap"``, ``"jvp"``,
+                    ... or ``"check[dtype]"``); the generic tests report them as strict xfails.
     higher_order    The impl binds other primitives (runs an inner jaxpr). Interpreters call
                     the impl of a first-order primitive directly, without making the eval
                     interpreter current first; set this (or ``multiple_results``) otherwise.
+
+    A rule that needs the primitive itself is given as ``per_primitive(make)``.
     """
+    FIELDS = ("name", "impl", "abstract_eval", "jvp", "transpose", "batch", "partial_eval",
+              "lowering", "linear", "linear_args", "multiple_results", "higher_order",
+              "domain", "test_dtypes", "test_params", "test_args", "xfail")
+    __slots__ = FIELDS + ("_sealed",)
 
     def __init__(self, name: str, *, impl=None, abstract_eval=None, jvp=None, transpose=None,
-                 batch=None, partial_eval=None, lower=None, linear=False, linear_args=None,
-                 multiple_results=False, domain=None, test_dtypes=None, xfail=None,
-                 higher_order=False, register=True, **extra):
+                 batch=None, partial_eval=None, lowering=None, linear=False, linear_args=None,
+                 multiple_results=False, higher_order=False, domain=None, test_dtypes=None,
+                 test_params=None, test_args=None, xfail=None, register=True):
+        if lowering is not None and not isinstance(lowering, Lowering):
+            raise TypeError(f"primitive {name!r}: lowering must be one of the kinds in "
+                            f"funcad.lowering, got {type(lowering).__name__}")
+        if linear and transpose is None:
+            raise TypeError(f"primitive {name!r} is declared linear but has no transpose rule")
+        set_ = object.__setattr__
+        set_(self, "_sealed", False)
         self.name = name
         self.impl = impl
         self.abstract_eval = abstract_eval
@@ -247,19 +276,36 @@ class Primitive:
         self.transpose = transpose
         self.batch = batch
         self.partial_eval = partial_eval
-        self.lower = lower
+        self.lowering = lowering
         self.linear = linear
         self.linear_args = linear_args
         self.multiple_results = multiple_results
         self.higher_order = higher_order
         self.domain = domain
         self.test_dtypes = test_dtypes
+        self.test_params = test_params
+        self.test_args = test_args
         self.xfail = dict(xfail or {})
-        self.__dict__.update(extra)
+        for f in ("impl", "abstract_eval", "jvp", "transpose", "batch", "partial_eval"):
+            v = getattr(self, f)
+            if type(v) is per_primitive:
+                set_(self, f, v.make(self))
+        if self.linear and self.jvp is None:
+            # a real cycle: the derived rule binds through funcad.primitives, built on this
+            from funcad.primitives._family import linear_jvp
+            set_(self, "jvp", linear_jvp(self, self.linear_args))
+        set_(self, "_sealed", True)
         if register:
             if name in primitives:
                 raise ValueError(f"primitive {name!r} is declared twice")
             primitives[name] = self
+
+    def __setattr__(self, field, value):
+        if self._sealed:
+            raise AttributeError(f"primitive {self.name!r} is declared: give every rule in its "
+                                 f"Primitive(...) declaration (per_primitive(make) for a rule "
+                                 f"that needs the primitive)")
+        object.__setattr__(self, field, value)
 
     def bind(self, *args, **params):
         if _current is eval_interpreter and self.impl is not None:

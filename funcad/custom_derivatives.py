@@ -29,6 +29,7 @@ from funcad.interpreters.batching import BatchInterpreter, BatchTracer, bdim_to_
 from funcad.interpreters.jvp import Zero, instantiate, jvp_flat
 from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.ir import ClosedJaxpr, eval_jaxpr
+from funcad.lowering import Call
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["custom_jvp", "custom_vjp"]
@@ -60,11 +61,6 @@ def _all_to_front(vals, dims, size):
 
 def _eval_call(closed: ClosedJaxpr, args):
     return eval_jaxpr(closed.jaxpr, closed.consts, list(args))
-
-
-def _call_jaxpr_lowering_note(prim):
-    prim.inline_call_jaxpr = True  # the code generator may inline params["call_jaxpr"]
-    return prim
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,12 +96,13 @@ def _pair_flat(pair):
 
 _cjvp_batch.needs_size = True
 
-custom_jvp_call_p = _call_jaxpr_lowering_note(Primitive(
+custom_jvp_call_p = Primitive(
     "custom_jvp_call", multiple_results=True,
     impl=lambda *args, call_jaxpr, jvp_fn, name: _eval_call(call_jaxpr, args),
     abstract_eval=lambda *avals, call_jaxpr, jvp_fn, name: call_jaxpr.out_avals,
     jvp=_cjvp_jvp, batch=_cjvp_batch,
-    xfail={"registry": "higher-order: tested through funcad.custom_jvp in test_custom.py"}))
+    lowering=Call("call_jaxpr"),
+    xfail={"registry": "higher-order: tested through funcad.custom_jvp in test_custom.py"})
 
 
 class custom_jvp:
@@ -294,12 +291,13 @@ def _cvjp_batch(vals, dims, *, call_jaxpr, fwd_fn, bwd_fn, name, axis_size):
 
 _cvjp_batch.needs_size = True
 
-custom_vjp_call_p = _call_jaxpr_lowering_note(Primitive(
+custom_vjp_call_p = Primitive(
     "custom_vjp_call", multiple_results=True,
     impl=lambda *args, call_jaxpr, fwd_fn, bwd_fn, name: _eval_call(call_jaxpr, args),
     abstract_eval=lambda *avals, call_jaxpr, fwd_fn, bwd_fn, name: call_jaxpr.out_avals,
     jvp=_cvjp_jvp, batch=_cvjp_batch,
-    xfail={"registry": "higher-order: tested through funcad.custom_vjp in test_custom.py"}))
+    lowering=Call("call_jaxpr"),
+    xfail={"registry": "higher-order: tested through funcad.custom_vjp in test_custom.py"})
 
 
 def _lin_split(args, num_res):
@@ -342,12 +340,13 @@ def _lin_transpose(cts, *args, num_res, bwd_fn, call_jaxpr, out_avals, name):
     return [None] * (num_res + len(primals)) + list(cts_in)
 
 
-custom_lin_p = _call_jaxpr_lowering_note(Primitive(
+custom_lin_p = Primitive(
     "custom_lin", multiple_results=True, impl=_lin_impl,
     abstract_eval=lambda *avals, num_res, bwd_fn, call_jaxpr, out_avals, name: list(out_avals),
     jvp=_lin_jvp, batch=_lin_batch, transpose=_lin_transpose, linear=True,
-    xfail={"registry": "internal to custom_vjp: tested in test_custom.py"}))
-custom_lin_p.call_jaxpr_args = "primals_and_tangents"  # inputs after the residuals
+    # the body takes the inputs after the residuals
+    lowering=Call("call_jaxpr", skip="num_res"),
+    xfail={"registry": "internal to custom_vjp: tested in test_custom.py"})
 
 
 class custom_vjp:

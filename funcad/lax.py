@@ -11,19 +11,20 @@ from __future__ import annotations
 import numpy as np
 
 from funcad.primitives.elementwise import *  # noqa: F401,F403
+from funcad.primitives.binary import *  # noqa: F401,F403
 from funcad.primitives.shape import *  # noqa: F401,F403
 from funcad.primitives.indexing import *  # noqa: F401,F403
 from funcad.primitives.reductions import *  # noqa: F401,F403
 from funcad.primitives.linalg import *  # noqa: F401,F403
 from funcad.primitives.decompositions import *  # noqa: F401,F403
-from funcad.primitives import elementwise as _ew, shape as _sh
+from funcad.primitives import binary as _bi, elementwise as _ew, shape as _sh
 
 slice = _sh.slice_  # noqa: A001  (JAX's name)
 not_ = _ew.not_
 bitwise_not = _ew.not_
-bitwise_and = _ew.and_
-bitwise_or = _ew.or_
-bitwise_xor = _ew.xor
+bitwise_and = _bi.and_
+bitwise_or = _bi.or_
+bitwise_xor = _bi.xor
 
 
 def select(pred, on_true, on_false):

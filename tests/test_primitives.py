@@ -31,28 +31,8 @@ def _few(n):
     return settings(max_examples=min(_EXAMPLES, n))
 
 
-# ---------------------------------------------------------------------------------------------
-# Inputs for primitives whose declaration lives in a file this suite does not own
-
-def _dot_general_args(rng, dtype, params):
-    (lc, rc), (lb, rb) = params["dimension_numbers"]
-    if lb:
-        xs, ys = (2, 3, 4), (2, 4, 5)
-    else:
-        xs, ys = (3, 4), (4, 5)
-    return [testing.rand_array(rng, xs, dtype), testing.rand_array(rng, ys, dtype)]
-
-
-_DOT_PARAMS = ({"dimension_numbers": (((1,), (0,)), ((), ()))},
-               {"dimension_numbers": (((2,), (1,)), ((0,), (0,)))})
-_EXTRA_ARGS, _EXTRA_PARAMS = {}, {}
-if not getattr(funcad.core.primitives.get("dot_general"), "test_args", None):
-    # dot_general's own test_params assume these inputs; use ours, which include batch axes
-    _EXTRA_ARGS["dot_general"] = _dot_general_args
-    _EXTRA_PARAMS["dot_general"] = _DOT_PARAMS
-
 _REGISTERED = set(funcad.core.primitives)
-CASES = testing.primitive_cases(extra_args=_EXTRA_ARGS, extra_params=_EXTRA_PARAMS)
+CASES = testing.primitive_cases()
 
 
 def _cases(check, only_differentiable=False, need_args=False):

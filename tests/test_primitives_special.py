@@ -120,3 +120,19 @@ def test_integer_pow_rejects_negative_powers_of_integers():
     with pytest.raises(TypeError, match="integer_pow.*negative power"):
         funcad.make_jaxpr(lambda n: lax.integer_pow(n, -2))(np.int64(3))
     assert float(lax.integer_pow(np.float64(2.0), -2)) == 0.25
+
+
+def test_erfc_is_accurate_where_one_minus_erf_is_zero():
+    import scipy.special as sps
+    from funcad.scipy.special import erfc
+    x = np.array([-3.0, -0.5, 0.0, 0.5, 3.0, 6.0, 10.0, 20.0, 26.0])
+    assert np.all(1.0 - np.vectorize(math.erf)(x[-4:]) < 1e-15)   # where 1 - erf is ~0
+    for f in (erfc, funcad.jit(erfc)):
+        got = np.asarray(f(x))
+        np.testing.assert_allclose(got, sps.erfc(x), rtol=1e-14, atol=0)
+        assert got[-1] > 0
+    # d/dx erfc = -2/sqrt(pi) exp(-x**2), also far out where it is tiny
+    want = -2 / math.sqrt(math.pi) * np.exp(-x * x)
+    np.testing.assert_allclose(vmap(grad(erfc))(x), want, rtol=1e-14)
+    np.testing.assert_allclose(funcad.jit(vmap(grad(grad(erfc))))(x), -2 * x * want,
+                               rtol=1e-13)

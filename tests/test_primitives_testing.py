@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 import funcad
 import funcad.numpy as fnp
 from funcad import lax, testing
-from funcad.core import Primitive, primitives
+from funcad.core import Primitive, per_primitive, primitives
 from funcad.interpreters.batching import moveaxis
 from funcad.primitives._family import linear_jvp
 
@@ -15,10 +15,9 @@ X = np.array([[0.3, -1.2, 2.0], [0.7, 0.1, -0.4]])
 
 
 def _unary(name, impl, jvp=None, **kw):
-    prim = Primitive(name, impl=impl, abstract_eval=lambda x: x, register=False, **kw)
-    prim.jvp = jvp
-    prim.batch = lambda vals, dims: (prim.bind(vals[0]), dims[0])
-    return prim
+    return Primitive(name, impl=impl, abstract_eval=lambda x: x, register=False, jvp=jvp,
+                     batch=per_primitive(lambda prim: lambda vals, dims: (prim.bind(vals[0]),
+                                                                           dims[0])), **kw)
 
 
 # a sin whose derivative is wrong by a factor
@@ -26,9 +25,8 @@ _bad_sin = _unary("bad_sin", np.sin,
                   lambda p, t: (lax.sin(p[0]), lax.mul(lax.mul(t[0], lax.cos(p[0])), 1.001)))
 
 # a linear primitive (x -> 2x) whose transpose is wrong
-_scale2 = _unary("scale2", lambda x: 2 * x, linear=True,
+_scale2 = _unary("scale2", lambda x: 2 * x, linear=True, jvp=per_primitive(linear_jvp),
                  transpose=lambda ct, x: [lax.mul(ct, 3.0)])
-_scale2.jvp = linear_jvp(lambda: _scale2)
 
 # cos whose own derivative is wrong: a sin built on it has a right first derivative only
 _bad_cos = _unary("bad_cos", np.cos, lambda p, t: (lax.cos(p[0]), lax.mul(t[0], lax.sin(p[0]))))
@@ -36,8 +34,8 @@ _sin2 = _unary("sin2", np.sin, lambda p, t: (lax.sin(p[0]), lax.mul(t[0], _bad_c
 
 # a batch rule that forgets to say where the batch axis went
 _rowsum = Primitive("rowsum", impl=lambda x: np.sum(x, axis=-1),
-                    abstract_eval=lambda x: x.update(shape=x.shape[:-1]), register=False)
-_rowsum.batch = lambda vals, dims: (_rowsum.bind(moveaxis(vals[0], dims[0], 0)), 1)
+                    abstract_eval=lambda x: x.update(shape=x.shape[:-1]), register=False,
+                    batch=lambda vals, dims: (_rowsum.bind(moveaxis(vals[0], dims[0], 0)), 1))
 
 # an abstract_eval that claims the wrong dtype
 _bad_dtype = Primitive("bad_dtype", impl=lambda x: x.astype(np.float32),

@@ -1,16 +1,18 @@
 """Fusion: decide which values live in memory and group equations into loop nests.
 
-Every equation is one of four kinds:
+Every equation is one of four kinds, read from its primitive's ``lowering``
+(:mod:`funcad.lowering`):
 
-* **elementwise** (``sin``, ``add``, ``select_n``, ``convert_element_type``, ...): a scalar
-  expression of its operands at the same index (rank-0 operands are read at ``()``);
-* **index** (``broadcast_in_dim``, ``transpose``, ``rev``, ``slice``, ``squeeze``,
-  ``expand_dims``, ``iota``, reshapes that only add or drop unit axes): the element at an
-  output index is an operand element at *another* index, so the op is index arithmetic and
-  is never materialized unless it must be;
-* **reduce** (``reduce_sum/max/min/prod``): consumes an expression over its operand's shape;
-* **opaque** (everything else: ``dot_general``, ``gather``, ``cumsum``, ...): a rule of its
-  own that reads and writes whole arrays.
+* **elementwise** (:class:`~funcad.lowering.Elementwise`: ``sin``, ``add``, ``select_n``, ...):
+  a scalar expression of its operands at the same index (rank-0 operands are read at ``()``);
+* **index** (:class:`~funcad.lowering.Index`: ``broadcast_in_dim``, ``transpose``, ``slice``,
+  ``iota``, reshapes that only add or drop unit axes, ...): the element at an output index is
+  an operand element at *another* index (the primitive's ``index_map``), so the op is index
+  arithmetic and is never materialized unless it must be;
+* **reduce** (:class:`~funcad.lowering.Reduce`): consumes an expression over its operand's
+  shape;
+* **opaque** (everything else: ``dot_general``, ``gather``, ``cumsum``, control flow, ...): a
+  rule of its own that reads and writes whole arrays.
 
 A value is *materialized* (an array, or a local scalar for rank 0) when it is an output, when
 an opaque equation reads it, when it is the result of a reduction, or when inlining it would
@@ -28,14 +30,9 @@ works on index *terms* (small tuples) that :mod:`funcad.codegen.lower` renders a
 from __future__ import annotations
 
 from funcad.ir import Jaxpr, Lit, Var
+from funcad.lowering import Elementwise, Index, Reduce
 
 ELEMENTWISE, INDEX, REDUCE, OPAQUE = "elementwise", "index", "reduce", "opaque"
-
-INDEX_PRIMS = frozenset({"broadcast_in_dim", "transpose", "rev", "squeeze", "expand_dims",
-                         "slice", "iota", "reshape"})
-REDUCE_PRIMS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
-# Elementwise ops that cost nothing worth saving: inlining them twice is free.
-CHEAP_PRIMS = frozenset({"convert_element_type", "stop_gradient", "neg"})
 
 # Index terms: ("i", k) loop index k; ("0",) zero; ("rev", n, t) = n - 1 - t;
 # ("lin", start, stride, t) = start + t * stride.
@@ -50,79 +47,38 @@ def identity(rank: int) -> tuple:
     return tuple(("i", k) for k in range(rank))
 
 
-def _unit_reshape_map(in_shape, out_shape):
-    """For a reshape that only adds/drops unit axes: for each input axis, the output axis it
-    reads from (None for a unit input axis), else None."""
-    nz_in = [i for i, s in enumerate(in_shape) if s != 1]
-    nz_out = [j for j, s in enumerate(out_shape) if s != 1]
-    if [in_shape[i] for i in nz_in] != [out_shape[j] for j in nz_out]:
-        return None
-    src = [None] * len(in_shape)
-    for i, j in zip(nz_in, nz_out):
-        src[i] = j
-    return src
-
-
-def classify(eqn, scalar_rules) -> str:
+def classify(eqn) -> str:
     prim = eqn.prim
-    name = prim.name
     if prim.multiple_results:
         return OPAQUE
-    if name in REDUCE_PRIMS:
-        return INDEX if not eqn.params["axes"] else REDUCE
-    if name in INDEX_PRIMS:
-        if name == "reshape" and _unit_reshape_map(eqn.inputs[0].aval.shape,
-                                                   eqn.params["new_sizes"]) is None:
-            return OPAQUE
-        return INDEX
-    if name in scalar_rules:
+    lw = prim.lowering
+    kind = type(lw)
+    if kind is Elementwise:
         return ELEMENTWISE
+    if kind is Reduce:
+        return INDEX if not eqn.params["axes"] else REDUCE
+    if kind is Index:
+        return INDEX if lw.fusible is None or lw.fusible(eqn) else OPAQUE
     return OPAQUE
+
+
+def cheap(eqn) -> bool:
+    """An elementwise op that costs nothing worth saving: inlining it twice is free."""
+    lw = eqn.prim.lowering
+    return type(lw) is Elementwise and lw.cheap
 
 
 def index_map(eqn, kind: str, idx: tuple) -> list:
     """The index at which each input of ``eqn`` is read to produce its output at ``idx``,
     and whether that read repeats input elements (an expanding broadcast)."""
-    out_aval = eqn.outvars[0].aval
     if kind == ELEMENTWISE:
-        return [(idx if a.aval.ndim else (), a.aval.ndim == 0 and out_aval.ndim > 0)
+        out_rank = eqn.outvars[0].aval.ndim
+        return [(idx if a.aval.ndim else (), a.aval.ndim == 0 and out_rank > 0)
                 for a in eqn.inputs]
-    name = eqn.prim.name
-    p = eqn.params
-    x = eqn.inputs[0].aval if eqn.inputs else None
-    if name in REDUCE_PRIMS:  # axes == (): the identity
+    lw = eqn.prim.lowering
+    if type(lw) is Reduce:  # axes == (): the identity
         return [(idx, False)]
-    if name == "broadcast_in_dim":
-        bd = p["broadcast_dimensions"]
-        src = tuple(ZERO if x.shape[k] == 1 and p["shape"][d] != 1 else idx[d]
-                    for k, d in enumerate(bd))
-        return [(src, x.size < out_aval.size)]
-    if name == "transpose":
-        src = [None] * x.ndim
-        for k, pk in enumerate(p["permutation"]):
-            src[pk] = idx[k]
-        return [(tuple(src), False)]
-    if name == "rev":
-        dims = p["dimensions"]
-        return [(tuple(("rev", x.shape[k], t) if k in dims else t for k, t in enumerate(idx)),
-                 False)]
-    if name == "squeeze":
-        it = iter(idx)
-        return [(tuple(ZERO if k in p["dimensions"] else next(it) for k in range(x.ndim)),
-                 False)]
-    if name == "expand_dims":
-        return [(tuple(t for k, t in enumerate(idx) if k not in p["dimensions"]), False)]
-    if name == "reshape":
-        src = _unit_reshape_map(x.shape, p["new_sizes"])
-        return [(tuple(ZERO if j is None else idx[j] for j in src), False)]
-    if name == "slice":
-        src = []
-        for t, s, k in zip(idx, p["start_indices"], p["strides"]):
-            src.append(t if s == 0 and k == 1 else ("lin", s, k, t))
-        return [(tuple(src), False)]
-    if name == "iota":
-        return []
-    raise AssertionError(name)
+    return lw.index_map(eqn, idx)
 
 
 class Nest:
@@ -150,9 +106,9 @@ class Single:
 class Plan:
     """The result of fusion: the groups in emission order and what lives in memory."""
 
-    def __init__(self, jaxpr: Jaxpr, scalar_rules):
+    def __init__(self, jaxpr: Jaxpr):
         self.jaxpr = jaxpr
-        self.kind = {eqn: classify(eqn, scalar_rules) for eqn in jaxpr.eqns}
+        self.kind = {eqn: classify(eqn) for eqn in jaxpr.eqns}
         self.producer = {v: eqn for eqn in jaxpr.eqns for v in eqn.outvars}
         self.materialized: set = set()
         self.groups: list = []
@@ -174,7 +130,7 @@ class Plan:
         r = self._trivial.get(v)
         if r is None:
             eqn = self.producer[v]
-            r = ((self.kind[eqn] == INDEX or eqn.prim.name in CHEAP_PRIMS)
+            r = ((self.kind[eqn] == INDEX or cheap(eqn))
                  and all(self.trivial(a) for a in eqn.inputs))
             self._trivial[v] = r
         return r
@@ -219,7 +175,7 @@ class Plan:
             # is free to repeat), and the extras nearest to their consumers first: once
             # ``exp(x - m)`` is stored, ``x - m`` below it is read once and stays inlined.
             costly = {v for v in extra if self.kind[self.producer[v]] == ELEMENTWISE
-                      and self.producer[v].prim.name not in CHEAP_PRIMS}
+                      and not cheap(self.producer[v])}
             pick = costly or extra
             below: set = set()
             for u in pick:
@@ -290,6 +246,6 @@ class Plan:
         return extra
 
 
-def plan_fusion(jaxpr: Jaxpr, scalar_rules) -> Plan:
+def plan_fusion(jaxpr: Jaxpr) -> Plan:
     """Classify, choose what to materialize, and group ``jaxpr``'s equations."""
-    return Plan(jaxpr, scalar_rules).run()
+    return Plan(jaxpr).run()

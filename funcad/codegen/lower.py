@@ -14,11 +14,11 @@
    for i1 ...`` with one scalar expression per stored value; values used once are inlined,
    values used twice in the same iteration become local scalars ``__t0``; reductions
    accumulate in a local (the compiler's ``reassoc`` flag lets LLVM vectorize it). Other
-   equations (``dot_general``, ``gather``, control flow, ...) are written by their rule in
-   :mod:`funcad.codegen.array_rules` / :mod:`funcad.codegen.control_rules`, or by
-   ``prim.lower``. Inside a loop, arrays are allocated once in the loop's preamble
-   (:class:`LoopScope`), and an operand used only by a ``concatenate`` is computed straight
-   into its place in the result.
+   equations (``dot_general``, ``gather``, control flow, ...) are written by the rule their
+   primitive declares (``lowering=Opaque(rule)`` or ``Control(rule)``, see
+   :mod:`funcad.lowering`). Inside a loop, arrays are allocated once in the loop's preamble
+   (:class:`LoopScope`), and an operand used only by a ``concatenate`` (an ``Opaque`` with
+   ``places``) is computed straight into its place in the result.
 
 **No extents in the text.** Every array extent (and every slice offset, pad width, ...) is read
 from the ``__dims`` argument (``__n0 = __dims[0]``), and literals that are not common constants
@@ -34,9 +34,11 @@ The function takes the jaxpr's inputs (rank-0 ones as scalars), then the extra c
 ``__dims`` and ``__lits`` (each only when not empty: ``Lowered.tail``), and returns a tuple of
 its outputs (rank-0 ones as scalars).
 
-``prim.lower(ctx, eqn)``, when a primitive sets it, writes the equation with the
+An ``Opaque``/``Control`` rule ``rule(ctx, eqn)`` writes the equation with the
 :class:`Lowerer` methods documented below (``name``, ``out``, ``dim``, ``shape``, ``alloc``,
-``loops``, ``read``, ``store``, ``lit``, ``fresh``); it takes precedence over built-in rules.
+``loops``, ``read``, ``store``, ``lit``, ``fresh``, ``reusable``, ``lower_inline``). This
+package holds no per-primitive knowledge: everything it knows of a primitive is its
+declared ``lowering``.
 """
 from __future__ import annotations
 
@@ -46,14 +48,14 @@ from typing import Iterator
 
 import numpy as np
 
-from funcad.codegen import array_rules, control_rules  # noqa: F401 (registers rules)
 from funcad.codegen.emitter import Emitter, safe_name
 from funcad.codegen.fuse import Nest, plan_fusion
 from funcad.codegen.nest import NestEmitter
-from funcad.codegen.rewrite import call_of, cse_jaxpr, fold_transposed_dots, inline_calls
-from funcad.codegen.scalar_rules import SCALAR_RULES, literal
+from funcad.codegen.rewrite import cse_jaxpr, fold_index_ops, inline_calls
+from funcad.codegen.scalar_rules import literal
 from funcad.codegen.scalarise import scalarise_loops
 from funcad.ir import ClosedJaxpr, Jaxpr, Lit, Var
+from funcad.lowering import Control, Index, Opaque
 
 
 class Lowered:
@@ -80,10 +82,7 @@ class Lowered:
 
 def has_lowering(prim) -> bool:
     """Whether the code generator can lower ``prim`` (or inlines it)."""
-    from funcad.codegen.fuse import INDEX_PRIMS, REDUCE_PRIMS
-    return bool(prim.lower is not None or prim.name in SCALAR_RULES
-                or prim.name in INDEX_PRIMS or prim.name in REDUCE_PRIMS
-                or prim.name in array_rules.ARRAY_RULES or call_of(prim) is not None)
+    return prim.lowering is not None
 
 
 
@@ -163,23 +162,18 @@ class LoopScope:
         return self.parity
 
 
-# Rules whose output is a new array (never a view of an input): an escaping output does not
-# make their inputs escape. Everything else (reshape views, scatter reusing its operand,
-# control flow passing operands through, custom rules) is assumed to alias its inputs.
-_FRESH_RULES = frozenset({"dot_general", "gather", "pad", "cumsum", "argmax", "argmin",
-                          "dynamic_slice", "concatenate", "triangular_solve", "solve", "inv",
-                          "det", "slogdet", "cholesky", "eigh", "qr"})
-
-
 def _escaping(jaxpr: Jaxpr, plan, outs) -> set:
-    """``outs`` and every variable whose buffer one of them may share."""
+    """``outs`` and every variable whose buffer one of them may share. An opaque rule declared
+    ``fresh`` writes new arrays, so an escaping output does not make its inputs escape;
+    everything else (reshape views, scatter reusing its operand, control flow passing operands
+    through) is assumed to alias its inputs."""
     from funcad.codegen.fuse import OPAQUE
     esc = {v for v in outs if type(v) is Var}
     for eqn in reversed(jaxpr.eqns):
         if not any(o in esc for o in eqn.outvars):
             continue
-        if plan.kind[eqn] != OPAQUE or (eqn.prim.name in _FRESH_RULES
-                                         and eqn.prim.lower is None):
+        lw = eqn.prim.lowering
+        if plan.kind[eqn] != OPAQUE or (type(lw) is Opaque and lw.fresh):
             continue
         esc.update(a for a in eqn.inputs if type(a) is Var)
     return esc
@@ -211,7 +205,7 @@ class Lowerer:
         for v in list(jaxpr.invars) + [o for e in jaxpr.eqns for o in e.outvars]:
             if v not in self.names:
                 self.names[v] = fn.new_name()
-        self.plan = plan_fusion(jaxpr, SCALAR_RULES)
+        self.plan = plan_fusion(jaxpr)
         self.inputs = set(jaxpr.invars)
         self.outputs = {v for v in jaxpr.outvars if type(v) is Var}
         self.uses: dict = {}
@@ -220,18 +214,18 @@ class Lowerer:
                 if type(a) is Var:
                     self.uses[a] = self.uses.get(a, 0) + 1
         self.fresh_arrays: set = set()  # arrays we allocated that nothing else views
-        # concatenate writes nothing: an operand used only by it is computed straight into
-        # its place in the output (a view), which is allocated when the first operand is
+        # a rule that copies its operands into places of its output (concatenate) writes
+        # nothing for an operand used only by it: the operand is computed straight into its
+        # place (a view), which is allocated when the first operand is
         self.concat_dest: dict = {}
         for eqn in jaxpr.eqns:
-            if eqn.prim.name != "concatenate" or eqn.prim.lower is not None:
+            lw = eqn.prim.lowering
+            if type(lw) is not Opaque or lw.places is None:
                 continue
-            d, off = eqn.params["dimension"], 0
-            for x in eqn.inputs:
+            for x, (off, d) in zip(eqn.inputs, lw.places(eqn)):
                 if (type(x) is Var and self.uses.get(x) == 1 and x not in self.outputs
                         and x not in self.inputs):
                     self.concat_dest[x] = (eqn.outvars[0], off, d)
-                off += x.aval.shape[d]
         self.allocated: set = set()
         self.views: set = set()    # operands of a concatenate living in its output
         self.loop = loop
@@ -449,7 +443,7 @@ class Lowerer:
             names.append(name)
         n_const = len(jaxpr.invars) - len(in_exprs) - len(extra)
         names = names[:n_const] + list(in_exprs) + names[n_const:]
-        jaxpr = fold_transposed_dots(cse_jaxpr(jaxpr))
+        jaxpr = fold_index_ops(cse_jaxpr(jaxpr))
         child = Lowerer(jaxpr, self.fn_name, False, self.fast, self.fn, names,
                         loop=loop if loop is not None else self.loop, escaping=escaping)
         return child.run_body()
@@ -474,16 +468,16 @@ class Lowerer:
     def emit_single(self, eqn) -> None:
         self.comment(eqn)
         prim = eqn.prim
-        if prim.lower is not None:
-            prim.lower(self, eqn)
-            return
-        rule = array_rules.ARRAY_RULES.get(prim.name)
-        if rule is None:
+        lw = prim.lowering
+        if type(lw) in (Opaque, Control):
+            lw.rule(self, eqn)
+        elif type(lw) is Index and lw.opaque is not None:   # not fusible here
+            lw.opaque(self, eqn)
+        else:
             raise NotImplementedError(
                 f"jit: the code generator has no rule for primitive '{prim.name}'. Call this "
                 f"function without jit (or set funcad.config.update('disable_jit', True)), or "
-                f"give the primitive a `lower` rule (see funcad/codegen/lower.py).")
-        rule(self, eqn)
+                f"declare the primitive's `lowering` (see funcad/lowering.py).")
 
     def assemble(self) -> str:
         head = Emitter()
@@ -519,7 +513,7 @@ def lower_jaxpr(jaxpr: Jaxpr, *, name: str = "fn", parallel: bool = False,
         from funcad.config import config
         exact_math = bool(config.exact_math)
     jaxpr, extra = inline_calls(jaxpr)
-    jaxpr = fold_transposed_dots(cse_jaxpr(scalarise_loops(cse_jaxpr(jaxpr))))
+    jaxpr = fold_index_ops(cse_jaxpr(scalarise_loops(cse_jaxpr(jaxpr))))
     fn_name = "jit_" + (re.sub(r"\W", "_", name.strip("<>")) if name else "fn")
     low = Lowerer(jaxpr, fn_name, parallel, fast=not exact_math)
     source = low.run()

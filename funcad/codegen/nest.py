@@ -18,15 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from funcad.codegen.fuse import INDEX, REDUCE, Nest, identity, index_map
-from funcad.codegen.scalar_rules import FAST_KERNELS, emit_elementwise, literal
+from funcad.codegen.scalar_rules import emit_elementwise, fast_kernels, literal
 from funcad.ir import Lit
+from funcad.lowering import Elementwise
 
 if TYPE_CHECKING:
     from funcad.codegen.lower import Lowerer
-
-_REDUCE_OPS = {"reduce_sum": "sum", "reduce_prod": "prod", "reduce_max": "max",
-               "reduce_min": "min"}
-
 
 def _identity_value(op: str, dtype: np.dtype, empty: bool):
     if op == "sum":   # -0.0 + x == x for every float x, -0.0 included (as NumPy's sum);
@@ -94,10 +91,8 @@ class NestEmitter:
     def expr_of(self, eqn, idx) -> str:
         """The expression for ``eqn``'s output at index ``idx`` (its inputs by value())."""
         kind = self.plan.kind[eqn]
-        if eqn.prim.name == "iota":
-            i = self.low.index(idx[eqn.params["dimension"]])
-            dt = np.dtype(eqn.params["dtype"])
-            return i if dt == np.int64 else f"np.{dt.name}({i})"
+        if kind == INDEX and not eqn.inputs:   # a generator (iota)
+            return eqn.prim.lowering.value(self.low, eqn, idx)
         pairs = index_map(eqn, kind, idx)
         if kind == INDEX:
             return self.value(eqn.inputs[0], pairs[0][0])
@@ -137,7 +132,7 @@ class NestEmitter:
             if plan.kind[eqn] != REDUCE:
                 low.alloc(out)
                 continue
-            op = _REDUCE_OPS[eqn.prim.name]
+            op = eqn.prim.lowering.monoid
             x = eqn.inputs[0].aval
             empty = any(x.shape[a] == 0 for a in eqn.params["axes"])
             ident_v = literal(_identity_value(op, out.aval.dtype, empty), out.aval.dtype)
@@ -152,8 +147,10 @@ class NestEmitter:
                 low.em.line(f"{low.out(eqn.outvars[0])} = {self.ops[eqn][1]}")
         par = bool(r) and (0 not in axes or (t == 0 and bool(reds) and not direct and all(
             self.ops[e][0] in ("sum", "prod") for e in reds)))
-        blocked = (r > 0 and self.fast and (not reds or t < r) and "fsin_bounded" in FAST_KERNELS
-                   and any(e.prim.name in ("sin", "cos") for e in covered))
+        blocked = (r > 0 and self.fast and (not reds or t < r)
+                   and "fsin_bounded" in fast_kernels() and any(
+                       type(e.prim.lowering) is Elementwise and e.prim.lowering.trig
+                       for e in covered))
         em = low.em
         depth0 = em.depth
         names = [f"i{k}" for k in range(r)]
@@ -298,7 +295,7 @@ class NestEmitter:
             em.line(f"{target} *= {v}")
         elif dt == np.bool_:
             em.line(f"{target} = {target} {'|' if op == 'max' else '&'} {v}")
-        elif dt == np.float64 and f"f{op}imum" in FAST_KERNELS:
+        elif dt == np.float64 and f"f{op}imum" in fast_kernels():
             # llvm.maximum/minimum: NaN-propagating like np.max, and vectorizable
             self.use(f"f{op}imum")
             em.line(f"{target} = f{op}imum({target}, {v})")

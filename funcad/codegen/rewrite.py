@@ -5,21 +5,20 @@
   (and fuses across the call). Constants of the called jaxprs become inputs.
 * :func:`cse_jaxpr`: equations applying the same primitive with the same params to the same
   inputs are computed once (derivative rules often recompute ``sin x``).
-* :func:`fold_transposed_dots`: ``transpose(dot_general(x, y))`` that swaps the free axes is
-  ``dot_general(y, x)`` (reverse mode produces these).
+* :func:`fold_index_ops`: an index equation whose primitive declares a ``fold`` rewrites
+  itself with the single-use equation producing its operand, e.g. ``transpose(dot_general(x,
+  y))`` that swaps the free axes is ``dot_general(y, x)`` (reverse mode produces these).
 """
 from __future__ import annotations
 
 from funcad.ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var
+from funcad.lowering import Call, Index
 
 
 def call_of(prim):
     """The param holding the jaxpr a call primitive runs (None for other primitives)."""
-    if prim.name == "jit":
-        return "jaxpr"
-    if getattr(prim, "inline_call_jaxpr", False):
-        return "call_jaxpr"
-    return None
+    lw = prim.lowering
+    return lw.param if type(lw) is Call else None
 
 
 def inline_calls(jaxpr: Jaxpr) -> tuple[Jaxpr, list]:
@@ -44,8 +43,9 @@ def inline_calls(jaxpr: Jaxpr) -> tuple[Jaxpr, list]:
                 eqns.append(Eqn(eqn.prim, ins, eqn.outvars, eqn.params))
                 continue
             closed: ClosedJaxpr = eqn.params[param]
-            if getattr(eqn.prim, "call_jaxpr_args", None) == "primals_and_tangents":
-                ins = ins[eqn.params["num_res"]:]
+            skip = eqn.prim.lowering.skip
+            if skip is not None:
+                ins = ins[eqn.params[skip]:]
             inner = closed.jaxpr
             local: dict = {}
             for v, c in zip(inner.constvars, closed.consts):
@@ -92,37 +92,33 @@ def _atom_key(a):
     return a
 
 
-def fold_transposed_dots(jaxpr: Jaxpr) -> Jaxpr:
-    """``transpose(dot_general(x, y))`` that swaps the free axes of x and y is
-    ``dot_general(y, x)``: one BLAS call, no strided copy (reverse mode makes these)."""
+def fold_index_ops(jaxpr: Jaxpr) -> Jaxpr:
+    """Each index equation whose lowering declares ``fold(eqn, producer)`` may replace itself
+    and the single-use equation ``producer`` defining its first operand by one equation."""
+    folds = [e for e in jaxpr.eqns
+             if type(e.prim.lowering) is Index and e.prim.lowering.fold is not None]
+    if not folds:
+        return jaxpr
     uses: dict = {}
     for eqn in jaxpr.eqns:
         for a in eqn.inputs:
             if type(a) is Var:
                 uses[a] = uses.get(a, 0) + 1
     outs = {a for a in jaxpr.outvars if type(a) is Var}
-    producer = {eqn.outvars[0]: eqn for eqn in jaxpr.eqns if eqn.prim.name == "dot_general"}
+    producer = {v: eqn for eqn in jaxpr.eqns for v in eqn.outvars}
     replaced: dict = {}
     dropped: set = set()
-    for eqn in jaxpr.eqns:
-        if eqn.prim.name != "transpose" or type(eqn.inputs[0]) is not Var:
+    for eqn in folds:
+        d = eqn.inputs[0] if eqn.inputs else None
+        if type(d) is not Var or uses.get(d) != 1 or d in outs or d not in producer:
             continue
-        d = eqn.inputs[0]
-        dot = producer.get(d)
-        if dot is None or uses.get(d) != 1 or d in outs:
+        src = producer[d]
+        if src in dropped or src in replaced or len(src.outvars) != 1:
             continue
-        x, y = dot.inputs
-        (lc, rc), (lb, rb) = dot.params["dimension_numbers"]
-        nb = len(lb)
-        nx = x.aval.ndim - len(lc) - nb
-        ny = y.aval.ndim - len(rc) - nb
-        want = (tuple(range(nb)) + tuple(range(nb + nx, nb + nx + ny))
-                + tuple(range(nb, nb + nx)))
-        if eqn.params["permutation"] != want:
-            continue
-        params = dict(dot.params, dimension_numbers=((rc, lc), (rb, lb)))
-        replaced[eqn] = Eqn(dot.prim, [y, x], eqn.outvars, params)
-        dropped.add(dot)
+        new = eqn.prim.lowering.fold(eqn, src)
+        if new is not None:
+            replaced[eqn] = new
+            dropped.add(src)
     if not replaced:
         return jaxpr
     eqns = [replaced.get(e, e) for e in jaxpr.eqns if e not in dropped]

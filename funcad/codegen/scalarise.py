@@ -20,9 +20,14 @@ code generation :func:`scalarise_loops` rewrites every ``scan``, ``while`` and
 
 The result is an ordinary jaxpr of existing primitives (so tests can evaluate it against the
 original), which :mod:`funcad.codegen.lower` turns into straight-line scalar code that LLVM
-keeps in registers. The per-primitive element rules live in :mod:`funcad.codegen.
-element_rules`. Equations whose operands are all literals are folded by the primitive's
-``impl``, and ``x * 1``, ``x + 0`` are dropped where that is exact (see ``identity``).
+keeps in registers. What to do with each equation comes from its primitive's ``lowering``
+(:mod:`funcad.lowering`): elementwise kinds and reductions are written out here, index and
+opaque kinds by their declared ``element`` rule (``rule(rw, eqn, ins) -> [out]``, where ``ins``
+holds each operand as an object array of rank-0 atoms and the rule returns the outputs the
+same way, emitting rank-0 equations through :meth:`_Rewriter.scalar` or :meth:`_Rewriter.choose`),
+control flow by its ``scalarise`` rule. Equations whose operands are all literals are folded by
+the primitive's ``impl``, and an elementwise kind's ``simplify`` drops ``x * 1``, ``x + 0``
+where that is exact.
 
 The price: the element count of a small array in a loop is written into the text (one local
 per element), so such a loop compiles again when that size changes. Everything outside loops
@@ -32,17 +37,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad.codegen.element_rules import ACCEPT, RULES, elementwise, prims, scalar_aval
-from funcad.codegen.fuse import ELEMENTWISE, classify
 from funcad.codegen.rewrite import inline_calls
-from funcad.codegen.scalar_rules import SCALAR_RULES
 from funcad.core import ShapedArray
 from funcad.ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var
+from funcad.lowering import Control, Elementwise, Index, Opaque, Reduce
+# The rewriter builds its equations from these primitives (the code generator's passes sit
+# above the primitive declarations in the layer order).
+from funcad.primitives.binary import add_p, mul_p
+from funcad.primitives.elementwise import select_n_p
+from funcad.primitives.shape import broadcast_in_dim_p, iota_p, slice_p, squeeze_p
 
 SMALL = 16                 # arrays of at most this many elements are scalarised in loops
-_LOOPS = frozenset({"scan", "while", "while_transpose"})
-_CONTROL = _LOOPS | {"cond"}
-_IDENTITY_OPS = frozenset({"add", "sub", "mul"})
+
+
+def scalar_aval(dtype) -> ShapedArray:
+    return ShapedArray((), dtype)
 
 
 def is_small(aval) -> bool:
@@ -74,27 +83,25 @@ def scalarise_loops(jaxpr: Jaxpr) -> Jaxpr:
 
 def _has_small_loop(eqn, in_loop: bool) -> bool:
     """Is there a small array in a loop body at or below ``eqn``?"""
-    name = eqn.prim.name
     if in_loop and any(type(a) is Var and is_small(a.aval) for a in eqn.inputs):
         return True
     if in_loop and any(is_small(v.aval) for v in eqn.outvars):
         return True
-    if name not in _CONTROL:
+    lw = eqn.prim.lowering
+    if type(lw) is not Control or lw.scalarise is None:
         return False
-    inner = in_loop or name in _LOOPS
+    inner = in_loop or lw.loop
     return any(_has_small_loop(e, inner) for j in _bodies(eqn) for e in j.jaxpr.eqns)
 
 
 def _bodies(eqn) -> list:
-    p = eqn.params
-    name = eqn.prim.name
-    if name == "scan":
-        return [p["jaxpr"]]
-    if name == "while":
-        return [p["cond_jaxpr"], p["body_jaxpr"]]
-    if name == "while_transpose":
-        return [p["cond_jaxpr"], p["fwd_jaxpr"], p["bwd_jaxpr"]]
-    return list(p["branches"])
+    """The jaxprs held in ``eqn``'s params."""
+    out = []
+    for v in eqn.params.values():
+        for x in (v if isinstance(v, tuple) else (v,)):
+            if isinstance(x, ClosedJaxpr):
+                out.append(x)
+    return out
 
 
 def _dce(jaxpr: Jaxpr) -> Jaxpr:
@@ -127,8 +134,7 @@ class _Rewriter:
 
     def run(self, eqns) -> None:
         for eqn in eqns:
-            name = eqn.prim.name
-            if name in _CONTROL and _rewrite_control(self, eqn):
+            if type(eqn.prim.lowering) is Control and _rewrite_control(self, eqn):
                 continue
             if self.in_loop and _scalarise_eqn(self, eqn):
                 continue
@@ -150,15 +156,14 @@ class _Rewriter:
         if aval.ndim == 0:
             e = _obj(arr)
         else:
-            _, sh = prims()
             e = np.empty(aval.shape, object)
             ones = (1,) * aval.ndim
             for idx in np.ndindex(aval.shape):
-                (s,) = self.emit(sh.slice_p, [arr], [aval.update(shape=ones)],
+                (s,) = self.emit(slice_p, [arr], [aval.update(shape=ones)],
                                  dict(start_indices=idx,
                                       limit_indices=tuple(i + 1 for i in idx),
                                       strides=ones))
-                (e[idx],) = self.emit(sh.squeeze_p, [s], [scalar_aval(aval.dtype)],
+                (e[idx],) = self.emit(squeeze_p, [s], [scalar_aval(aval.dtype)],
                                       dict(dimensions=tuple(range(aval.ndim))))
         self.elems[a] = e
         return e
@@ -181,7 +186,6 @@ class _Rewriter:
     def pack(self, parts: np.ndarray, lead: tuple, dtype):
         """An array of shape ``lead + parts.shape`` whose ``[..., idx]`` is ``parts[idx]`` (each
         an atom of shape ``lead``): ``select_n`` of the flat trailing index over broadcasts."""
-        ew, sh = prims()
         shape = tuple(lead) + parts.shape
         bd = tuple(range(len(lead)))
         cache: dict = {}
@@ -189,7 +193,7 @@ class _Rewriter:
         def spread(atom):
             key = id(atom)
             if key not in cache:
-                (cache[key],) = self.emit(sh.broadcast_in_dim_p, [atom],
+                (cache[key],) = self.emit(broadcast_in_dim_p, [atom],
                                           [ShapedArray(shape, dtype)],
                                           dict(shape=shape, broadcast_dimensions=bd))
             return cache[key]
@@ -201,17 +205,17 @@ class _Rewriter:
         index = None
         stride = 1
         for d in range(parts.ndim - 1, -1, -1):
-            (i,) = self.emit(sh.iota_p, [], [idx_aval],
+            (i,) = self.emit(iota_p, [], [idx_aval],
                              dict(dtype=np.dtype(np.int64), shape=shape,
                                   dimension=len(lead) + d))
             if stride != 1:
-                (i,) = self.emit(ew.mul_p, [i, Lit(np.int64(stride))], [idx_aval], {})
+                (i,) = self.emit(mul_p, [i, Lit(np.int64(stride))], [idx_aval], {})
             if index is not None:
-                (i,) = self.emit(ew.add_p, [i, index], [idx_aval], {})
+                (i,) = self.emit(add_p, [i, index], [idx_aval], {})
             index = i
             stride *= parts.shape[d]
         cases = [spread(x) for x in flat]
-        (out,) = self.emit(ew.select_n_p, [index] + cases, [ShapedArray(shape, dtype)], {})
+        (out,) = self.emit(select_n_p, [index] + cases, [ShapedArray(shape, dtype)], {})
         return out
 
     # -- scalar equations --------------------------------------------------------------------
@@ -222,60 +226,67 @@ class _Rewriter:
             with np.errstate(all="ignore"):
                 val = prim.impl(*[np.asarray(a.val) for a in atoms], **params)
             return Lit(np.asarray(val, dtype)[()], scalar_aval(dtype))
-        name = prim.name
-        if name in _IDENTITY_OPS:
-            same = self.identity(name, atoms, np.dtype(dtype))
+        lw = prim.lowering
+        ew = type(lw) is Elementwise
+        if ew and lw.simplify is not None:
+            same = lw.simplify(self, atoms, np.dtype(dtype))
             if same is not None:
                 return same
-        if prim.name == "select_n" and type(atoms[0]) is Lit:
-            k = int(atoms[0].val)
-            cases = atoms[1:]
-            if atoms[0].aval.dtype == np.bool_:
-                return cases[1] if k else cases[0]
-            return cases[min(max(k, 0), len(cases) - 1)]
         (v,) = self.emit(prim, atoms, [scalar_aval(dtype)], params)
-        if np.dtype(dtype).kind == "f" and (
-                (name == "add" and any(map(self.never_negzero, atoms)))
-                or (name == "sub" and self.never_negzero(atoms[0]))):
+        if (ew and lw.never_negzero is not None and np.dtype(dtype).kind == "f"
+                and lw.never_negzero(self, atoms)):
             self.no_negzero.add(v)
         return v
 
-    # Exact peepholes. Transposed slices and pads add literal zeros (``ct + 0.0``), and one
-    # long chain of them is the critical path of a reverse loop. ``x + 0.0`` is ``x`` except
-    # for ``x == -0.0`` (it gives +0.0), so it is dropped only where ``x`` cannot be -0.0: a
-    # sum with an operand that is not -0.0 is never -0.0 (round to nearest), so in
-    # ``((x + 0.0) + 0.0) + y`` only the first zero stays.
     def never_negzero(self, a) -> bool:
+        """Is the rank-0 atom ``a`` known not to be -0.0 (see the elementwise kinds'
+        ``never_negzero``)?"""
         if type(a) is Lit:
             v = a.val
             return not (v == 0 and np.signbit(v)) if a.aval.dtype.kind == "f" else True
         return a in self.no_negzero
-
-    def identity(self, name, atoms, dt):
-        """The operand that ``x + 0``, ``x - 0`` or ``x * 1`` equals exactly, or None."""
-        a, b = atoms
-        if name == "mul":
-            for x, y in ((a, b), (b, a)):
-                if type(y) is Lit and y.val == 1 and dt.kind in "fiu":
-                    return x
-            return None
-        float_ = dt.kind == "f"
-        for x, y in ((a, b), (b, a)) if name == "add" else ((a, b),):
-            if type(y) is not Lit or y.val != 0 or dt.kind not in "fiu":
-                continue
-            neg = float_ and bool(np.signbit(y.val))
-            # x + (-0.0) == x; x - (+0.0) == x; x + (+0.0), x - (-0.0) need x != -0.0
-            if not float_ or neg == (name == "add") or self.never_negzero(x):
-                return x
-        return None
 
     def choose(self, index, options: list, dtype):
         """``options[clip(index)]`` for a rank-0 integer atom (select_n clips, as gather and
         dynamic_slice clamp)."""
         if all(o is options[0] for o in options):
             return options[0]
-        ew, _ = prims()
-        return self.scalar(ew.select_n_p, [index] + list(options), dtype)
+        return self.scalar(select_n_p, [index] + list(options), dtype)
+
+    # -- for the scalarise rules of control flow -------------------------------------------
+    def flat_in(self, atoms: list, split: list) -> list:
+        """The operands ``atoms`` as new inputs: the elements of the ``split`` ones."""
+        out = []
+        for a, s in zip(atoms, split):
+            out.extend(self.elements(a).flat if s else [self.array(a)])
+        return out
+
+    def outs(self, outvars: list, split: list, lead: tuple = ()) -> list:
+        """New output vars for ``outvars`` (elements of the ``split`` ones, each of shape
+        ``lead``: the rows of a scan's stacked outputs), registered here."""
+        new = []
+        for v, s in zip(outvars, split):
+            if not s:
+                nv = Var(v.aval)
+                self.atoms[v] = nv
+                new.append(nv)
+                continue
+            shape = v.aval.shape[len(lead):]
+            e = np.empty(shape, object)
+            for idx in np.ndindex(*shape):
+                e[idx] = Var(ShapedArray(lead, v.aval.dtype))
+                new.append(e[idx])
+            if lead:
+                self.stacked[v] = (e, lead)
+            else:
+                self.elems[v] = e
+        return new
+
+    def body(self, closed: ClosedJaxpr, split_in: list, split_out: list,
+             in_loop: bool = True) -> ClosedJaxpr | None:
+        """``closed`` with its ``split`` inputs/outputs passed as elements (see
+        :func:`rewrite_body`)."""
+        return rewrite_body(closed, split_in, split_out, in_loop)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,52 +301,28 @@ def _scalarise_eqn(rw: _Rewriter, eqn) -> bool:
     if all(a.ndim == 0 for a in avals) and not all(type(rw.array(a)) is Lit
                                                     for a in eqn.inputs):
         return False    # already scalar (and not foldable): keep the equation as it is
-    name = eqn.prim.name
-    rule = RULES.get(name)
-    if rule is None:
-        if eqn.prim.multiple_results or classify(eqn, SCALAR_RULES) != ELEMENTWISE:
+    prim = eqn.prim
+    lw = prim.lowering
+    kind = type(lw)
+    if kind is Elementwise and not prim.multiple_results:
+        rule = _elementwise
+    elif kind is Reduce:
+        rule = _reduce
+    elif kind in (Index, Opaque) and lw.element is not None:
+        if kind is Opaque and lw.accept is not None and not lw.accept(eqn):
             return False
-        rule = elementwise
-    accept = ACCEPT.get(name)
-    if accept is not None and not accept(eqn):
+        rule = lw.element
+    else:
         return False
     outs = rule(rw, eqn, [rw.elements(a) for a in eqn.inputs])
     for v, e in zip(eqn.outvars, outs):
-        assert e.shape == v.aval.shape, (name, e.shape, v.aval.shape)
+        assert e.shape == v.aval.shape, (prim.name, e.shape, v.aval.shape)
         rw.elems[v] = e
     return True
 
 
 # ---------------------------------------------------------------------------------------------
 # Control flow: bodies are rewritten with small operands passed as elements
-
-def _flat_in(rw, atoms: list, split: list) -> list:
-    out = []
-    for a, s in zip(atoms, split):
-        out.extend(rw.elements(a).flat if s else [rw.array(a)])
-    return out
-
-
-def _outs(rw, outvars: list, split: list, lead: tuple = ()) -> list:
-    """New output vars for ``outvars`` (elements of split ones) registered in ``rw``."""
-    new = []
-    for v, s in zip(outvars, split):
-        if not s:
-            nv = Var(v.aval)
-            rw.atoms[v] = nv
-            new.append(nv)
-            continue
-        shape = v.aval.shape[len(lead):]
-        e = np.empty(shape, object)
-        for idx in np.ndindex(*shape):
-            e[idx] = Var(ShapedArray(lead, v.aval.dtype))
-            new.append(e[idx])
-        if lead:
-            rw.stacked[v] = (e, lead)
-        else:
-            rw.elems[v] = e
-    return new
-
 
 def rewrite_body(closed: ClosedJaxpr, split_in: list, split_out: list,
                  in_loop: bool = True) -> ClosedJaxpr | None:
@@ -366,78 +353,43 @@ def rewrite_body(closed: ClosedJaxpr, split_in: list, split_out: list,
 
 
 def _rewrite_control(rw: _Rewriter, eqn) -> bool:
-    """Rewrite a control-flow equation (and its bodies); False to treat it as any other."""
-    name = eqn.prim.name
-    if name == "cond" and not rw.in_loop:
+    """Rewrite a control-flow equation (and its bodies) by its primitive's ``scalarise`` rule;
+    False to treat it as any other."""
+    lw = eqn.prim.lowering
+    if lw.scalarise is None or not _has_small_loop(eqn, rw.in_loop):
+        return False
+    if not lw.loop and not rw.in_loop:
         split = lambda avals: [False] * len(avals)  # noqa: E731 - top level: keep arrays
     else:
         split = lambda avals: [is_small(a) for a in avals]  # noqa: E731
-    if not _has_small_loop(eqn, rw.in_loop):
-        return False
-    p = eqn.params
-    ins = eqn.inputs
-    if name == "cond":
-        index, ops = ins[0], ins[1:]
-        s_in = split([a.aval for a in ops])
-        s_out = split([v.aval for v in eqn.outvars])
-        branches = [rewrite_body(b, s_in, s_out, rw.in_loop) for b in p["branches"]]
-        if any(b is None for b in branches):
-            return False
-        new_ins = [rw.array(index)] + _flat_in(rw, ops, s_in)
-        outs = _outs(rw, eqn.outvars, s_out)
-        rw.eqns.append(Eqn(eqn.prim, new_ins, outs, dict(p, branches=tuple(branches))))
-        return True
-    if name == "scan":
-        nc, nk, length = p["num_consts"], p["num_carry"], p["length"]
-        body = p["jaxpr"]
-        n_x = len(ins) - nc - nk
-        s_c = split([a.aval for a in ins[:nc]])
-        s_k = split([a.aval for a in ins[nc:nc + nk]])
-        s_y = split(body.out_avals[nk:])
-        new = rewrite_body(body, s_c + s_k + [False] * n_x, s_k + s_y)
-        if new is None:
-            return False
-        consts = _flat_in(rw, ins[:nc], s_c)
-        carry = _flat_in(rw, ins[nc:nc + nk], s_k)
-        xs = [rw.array(a) for a in ins[nc + nk:]]
-        outs = _outs(rw, eqn.outvars[:nk], s_k) + _outs(rw, eqn.outvars[nk:], s_y, (length,))
-        rw.eqns.append(Eqn(eqn.prim, consts + carry + xs, outs,
-                           dict(p, jaxpr=new, num_consts=len(consts), num_carry=len(carry))))
-        return True
-    if name == "while":
-        nc, nb = p["cond_nconsts"], p["body_nconsts"]
-        s_cc = split([a.aval for a in ins[:nc]])
-        s_bc = split([a.aval for a in ins[nc:nc + nb]])
-        s_k = split([a.aval for a in ins[nc + nb:]])
-        cond = rewrite_body(p["cond_jaxpr"], s_cc + s_k, [False])
-        body = rewrite_body(p["body_jaxpr"], s_bc + s_k, s_k)
-        if cond is None or body is None:
-            return False
-        cc = _flat_in(rw, ins[:nc], s_cc)
-        bc = _flat_in(rw, ins[nc:nc + nb], s_bc)
-        carry = _flat_in(rw, ins[nc + nb:], s_k)
-        outs = _outs(rw, eqn.outvars, s_k)
-        rw.eqns.append(Eqn(eqn.prim, cc + bc + carry, outs,
-                           dict(p, cond_jaxpr=cond, body_jaxpr=body, cond_nconsts=len(cc),
-                                body_nconsts=len(bc))))
-        return True
-    # while_transpose: operands cond consts, fwd consts, bwd consts, states, backward carries
-    nc, nf, nb = p["cond_nconsts"], p["fwd_nconsts"], p["bwd_nconsts"]
-    n_s = len(p["fwd_jaxpr"].out_avals)
-    groups, start = [], 0
-    for n in (nc, nf, nb, n_s, len(ins) - nc - nf - nb - n_s):
-        groups.append(ins[start:start + n])
-        start += n
-    s_cc, s_fc, s_bc, s_s, s_b = (split([a.aval for a in g]) for g in groups)
-    cond = rewrite_body(p["cond_jaxpr"], s_cc + s_s, [False])
-    fwd = rewrite_body(p["fwd_jaxpr"], s_fc + s_s, s_s)
-    bwd = rewrite_body(p["bwd_jaxpr"], s_bc + s_s + s_b, s_b)
-    if cond is None or fwd is None or bwd is None:
-        return False
-    flat = [_flat_in(rw, g, s) for g, s in zip(groups, (s_cc, s_fc, s_bc, s_s, s_b))]
-    outs = _outs(rw, eqn.outvars, s_b)
-    rw.eqns.append(Eqn(eqn.prim, [a for g in flat for a in g], outs,
-                       dict(p, cond_jaxpr=cond, fwd_jaxpr=fwd, bwd_jaxpr=bwd,
-                            cond_nconsts=len(flat[0]), fwd_nconsts=len(flat[1]),
-                            bwd_nconsts=len(flat[2]))))
-    return True
+    return lw.scalarise(rw, eqn, split)
+
+
+# ---------------------------------------------------------------------------------------------
+# The element rules the kinds share
+
+def _elementwise(rw, eqn, ins):
+    out = eqn.outvars[0].aval
+    ins = np.broadcast_arrays(*ins) if len(ins) > 1 else ins
+    res = np.empty(out.shape, object)
+    for idx in np.ndindex(out.shape):
+        res[idx] = rw.scalar(eqn.prim, [x[idx] for x in ins], out.dtype, eqn.params)
+    return [res]
+
+
+def _reduce(rw, eqn, ins):
+    """A reduction written as a chain of its declared ``combiner``."""
+    prim = eqn.prim.lowering.combiner
+    (x,) = ins
+    axes = eqn.params["axes"]
+    out = eqn.outvars[0].aval
+    kept = [d for d in range(x.ndim) if d not in axes]
+    xt = x.transpose(kept + list(axes)).reshape(out.shape + (-1,))
+    res = np.empty(out.shape, object)
+    for idx in np.ndindex(out.shape):
+        vals = xt[idx]
+        acc = vals[0]
+        for v in vals[1:]:
+            acc = rw.scalar(prim, [acc, v], out.dtype)
+        res[idx] = acc
+    return [res]

@@ -38,6 +38,7 @@ from funcad.interpreters.partial_eval import partial_eval_jaxpr
 from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass
 from funcad.ir import ClosedJaxpr, eval_jaxpr
+from funcad.lowering import Call
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["jit", "jit_p", "Lowered"]
@@ -251,7 +252,7 @@ def _jit_batch(vals, dims, *, jaxpr: ClosedJaxpr, name: str, parallel: bool, axi
 
 jit_p = Primitive("jit", impl=_jit_impl, abstract_eval=_jit_abstract, jvp=_jit_jvp,
                   transpose=_jit_transpose, batch=_jit_batch, partial_eval=_jit_partial_eval,
-                  multiple_results=True,
+                  multiple_results=True, lowering=Call("jaxpr"),
                   xfail={"registry": "higher-order: tested through funcad.jit in "
                                      "tests/test_jit.py"})
 

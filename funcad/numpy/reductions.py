@@ -11,7 +11,7 @@ import numpy as np
 
 from funcad import core, lax
 from funcad.core import check_dtype, get_aval
-from funcad.primitives.elementwise import div_p
+from funcad.primitives.binary import div_p
 from funcad.primitives.reductions import reduce_sum_p
 from funcad.primitives.shape import reshape_p
 from funcad.numpy._util import (asarray_of, broadcast_to, canonical_axes, canonical_axis,

@@ -18,7 +18,7 @@ import numpy as np
 
 from funcad import lax
 from funcad.core import ConcretizationError, Tracer, get_aval
-from funcad.primitives.elementwise import add_p, and_p, mul_p, or_p
+from funcad.primitives.binary import add_p, and_p, mul_p, or_p
 from funcad.primitives.shape import broadcast_in_dim_p
 from funcad.numpy._util import (EAGER_TYPES as _EAGER_TYPES, SUPPORTED as _SUPPORTED,
                                 broadcast_shapes, broadcast_to, float_dtype, is_plain, promote,

@@ -2,14 +2,13 @@
 
 Their primitives move, copy or drop array elements without arithmetic, so almost all are
 linear in their array operands: ``declare_linear`` makes such a primitive from its impl, shape
-rule, transpose and batching rule, deriving the jvp. The other helpers serve the transpose
+rule, transpose and batching rule (the jvp is derived from ``linear=True``). The other helpers serve the transpose
 rules (which receive ``UndefinedPrimal`` for the linear inputs) and the generated tests.
 """
 from __future__ import annotations
 
 from funcad.core import Primitive, get_aval
 from funcad.interpreters.transpose import UndefinedPrimal
-from funcad.primitives._family import linear_jvp
 
 
 def declare_linear(name, impl, abstract_eval, transpose, batch, *, exports, linear_args=None,
@@ -18,7 +17,6 @@ def declare_linear(name, impl, abstract_eval, transpose, batch, *, exports, line
     derived jvp, and list its name in ``exports`` (the declaring module's ``__all__``)."""
     prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, transpose=transpose,
                      batch=batch, linear=True, linear_args=linear_args, **extra)
-    prim.jvp = linear_jvp(prim, linear_args)
     exports.append(name + "_p")
     return prim
 

@@ -25,7 +25,7 @@ from funcad.core import Primitive, bind_with, get_aval
 from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
 from funcad.interpreters.jvp import Zero
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
-from funcad.primitives import elementwise as ew
+from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
 from funcad.primitives.control_jaxpr import (batch_jaxpr, example_jaxpr, insert_invars,
                                              join_consts, jvp_jaxpr, materialize, pe_jaxpr,
                                              run, trace_hoisted, zeros)
@@ -174,8 +174,8 @@ def _cond_transpose(cts, index, *ops, branches):
 
 _V3 = ((3,), np.float64)
 _COND_EXAMPLE = ({"branches": (
-    example_jaxpr(lambda x, y: [ew.mul(x, y), ew.add(ew.sin(x), y)], [_V3, _V3]),
-    example_jaxpr(lambda x, y: [ew.mul(ew.cos(x), y), ew.mul(x, x)], [_V3, _V3]))},)
+    example_jaxpr(lambda x, y: [bi.mul(x, y), bi.add(ew.sin(x), y)], [_V3, _V3]),
+    example_jaxpr(lambda x, y: [bi.mul(ew.cos(x), y), bi.mul(x, x)], [_V3, _V3]))},)
 
 
 def _cond_test_args(rng):
@@ -186,4 +186,4 @@ def _cond_test_args(rng):
 cond_p = Primitive("cond", impl=_cond_impl, abstract_eval=_cond_abstract, jvp=_cond_jvp,
                    batch=_cond_batch, partial_eval=_cond_partial_eval,
                    transpose=_cond_transpose, multiple_results=True, higher_order=True,
-                   test_params=_COND_EXAMPLE, test_args=_cond_test_args)
+                   lowering=_lw.COND, test_params=_COND_EXAMPLE, test_args=_cond_test_args)

@@ -27,7 +27,7 @@ from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_siz
 from funcad.interpreters.jvp import Zero, add_tangents
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
 from funcad.ir import ClosedJaxpr, Jaxpr, Lit
-from funcad.primitives import elementwise as ew
+from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
 from funcad.primitives.control_jaxpr import (batch_jaxpr, deps, example_jaxpr, fixpoint,
                                              jvp_jaxpr, materialize, pe_jaxpr, run, split,
                                              trace_hoisted, zeros)
@@ -227,7 +227,7 @@ def _scan_transpose(cts, *args, jaxpr, num_consts, num_carry, length, reverse):
 
 
 _V3 = ((3,), np.float64)
-_SCAN_BODY = example_jaxpr(lambda w, c, x: [ew.add(ew.mul(ew.sin(c), w), x), ew.mul(c, x)],
+_SCAN_BODY = example_jaxpr(lambda w, c, x: [bi.add(bi.mul(ew.sin(c), w), x), bi.mul(c, x)],
                            [_V3, _V3, _V3])
 _SCAN_EXAMPLES = tuple({"jaxpr": _SCAN_BODY, "num_consts": 1, "num_carry": 1, "length": 4,
                         "reverse": r} for r in (False, True))
@@ -240,4 +240,4 @@ def _scan_test_args(rng):
 scan_p = Primitive("scan", impl=_scan_impl, abstract_eval=_scan_abstract, jvp=_scan_jvp,
                    batch=_scan_batch, partial_eval=_scan_partial_eval,
                    transpose=_scan_transpose, multiple_results=True, higher_order=True,
-                   test_params=_SCAN_EXAMPLES, test_args=_scan_test_args)
+                   lowering=_lw.SCAN, test_params=_SCAN_EXAMPLES, test_args=_scan_test_args)

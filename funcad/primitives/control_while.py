@@ -46,7 +46,7 @@ from funcad.core import Primitive, ShapedArray, Tracer, bind_with, get_aval
 from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
 from funcad.interpreters.jvp import Zero, add_tangents
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
-from funcad.primitives import elementwise as ew
+from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
 from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, example_jaxpr, fixpoint,
                                              insert_invars, jvp_jaxpr, materialize, pe_jaxpr,
                                              restrict, run, select_tree, split, trace_hoisted,
@@ -291,8 +291,8 @@ def _while_transpose(cts, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_ncon
 
 
 _V3, _I = ((3,), np.float64), ((), np.int64)
-_COUNT = example_jaxpr(lambda n, i, v: [ew.lt(i, n)], [_I, _I, _V3])
-_STEP = example_jaxpr(lambda w, i, v: [ew.add(i, 1), ew.add(ew.mul(ew.sin(v), w), v)],
+_COUNT = example_jaxpr(lambda n, i, v: [bi.lt(i, n)], [_I, _I, _V3])
+_STEP = example_jaxpr(lambda w, i, v: [bi.add(i, 1), bi.add(bi.mul(ew.sin(v), w), v)],
                       [_V3, _I, _V3])
 
 
@@ -305,7 +305,7 @@ def _while_test_args(rng):
 while_p = Primitive("while", impl=_while_impl, abstract_eval=_while_abstract, jvp=_while_jvp,
                     batch=_while_batch, partial_eval=_while_partial_eval,
                     transpose=_while_transpose, multiple_results=True, higher_order=True,
-                    test_params=({"cond_jaxpr": _COUNT, "body_jaxpr": _STEP,
+                    lowering=_lw.WHILE, test_params=({"cond_jaxpr": _COUNT, "body_jaxpr": _STEP,
                                   "cond_nconsts": 1, "body_nconsts": 1},),
                     test_args=_while_test_args)
 
@@ -425,7 +425,7 @@ def _wt_transpose(cts, *args, **params):
     return wt_transpose(cts, *args, **params)
 
 
-_BACK = example_jaxpr(lambda w, i, v, b: [ew.mul(ew.mul(b, ew.cos(v)), w)],
+_BACK = example_jaxpr(lambda w, i, v, b: [bi.mul(bi.mul(b, ew.cos(v)), w)],
                       [_V3, _I, _V3, _V3])
 
 
@@ -437,7 +437,7 @@ def _wt_test_args(rng):
 while_transpose_p = Primitive(
     "while_transpose", impl=_wt_impl, abstract_eval=_wt_abstract, jvp=_wt_jvp, batch=_wt_batch,
     partial_eval=_wt_partial_eval, transpose=_wt_transpose, multiple_results=True,
-    higher_order=True,
+    higher_order=True, lowering=_lw.WHILE_TRANSPOSE,
     test_params=({"cond_jaxpr": _COUNT, "fwd_jaxpr": _STEP, "bwd_jaxpr": _BACK,
                   "cond_nconsts": 1, "fwd_nconsts": 1, "bwd_nconsts": 1},),
     test_args=_wt_test_args)

@@ -48,7 +48,7 @@ from funcad.core import Primitive, bind_with, get_aval
 from funcad.interpreters.batching import needs_axis_size
 from funcad.interpreters.jvp import Zero, add_tangents
 from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
-from funcad.primitives import elementwise as ew
+from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
 from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, example_jaxpr, fixpoint,
                                              insert_invars, jvp_jaxpr, materialize, pe_jaxpr,
                                              restrict, run, select_tree, split, trace_hoisted,
@@ -491,11 +491,11 @@ def wt_transpose(cts, *args, **params):
 # second, forward sweep reading both earlier records
 
 _V3, _I = ((3,), np.float64), ((), np.int64)
-_FWD = example_jaxpr(lambda w, i, v: [ew.add(i, 1), ew.add(ew.mul(ew.sin(v), w), v), v],
+_FWD = example_jaxpr(lambda w, i, v: [bi.add(i, 1), bi.add(bi.mul(ew.sin(v), w), v), v],
                      [_V3, _I, _V3])
-_BWD = example_jaxpr(lambda w, b, v: [ew.add(ew.mul(ew.mul(b, ew.cos(v)), w), v),
-                                      ew.mul(b, v)], [_V3, _V3, _V3])
-_AGAIN = example_jaxpr(lambda c, v, y: [ew.add(c, ew.mul(ew.sin(y), v))], [_V3, _V3, _V3])
+_BWD = example_jaxpr(lambda w, b, v: [bi.add(bi.mul(bi.mul(b, ew.cos(v)), w), v),
+                                      bi.mul(b, v)], [_V3, _V3, _V3])
+_AGAIN = example_jaxpr(lambda c, v, y: [bi.add(c, bi.mul(ew.sin(y), v))], [_V3, _V3, _V3])
 
 
 def _ws_test_args(rng):
@@ -507,7 +507,7 @@ def _ws_test_args(rng):
 while_sweeps_p = Primitive(
     "while_sweeps", impl=_ws_impl, abstract_eval=_ws_abstract, jvp=_ws_jvp, batch=_ws_batch,
     partial_eval=_ws_partial_eval, transpose=_ws_transpose, multiple_results=True,
-    higher_order=True,
+    higher_order=True, lowering=_lw.WHILE_SWEEPS,
     test_params=({"cond_jaxpr": _COUNT, "fwd_jaxpr": _FWD, "sweeps": (_BWD, _AGAIN),
                   "reverse": (True, False), "num_consts": (1, 1, 1, 0),
                   "num_carry": (2, 1, 1)},),

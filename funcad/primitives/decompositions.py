@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from funcad import lax
-from funcad.core import Primitive, ShapedArray, get_aval
+from funcad.core import Primitive, ShapedArray, get_aval, per_primitive
+from funcad.primitives import linalg_lowering as _lw
 from funcad.primitives.linalg import (check_float, check_square, matrix_batch, mm, mT,
                                       spd_matrix, sym_from_triangle, tri_mask, tril,
                                       triangular_solve)
@@ -53,9 +54,9 @@ def _cholesky_jvp(primals, tangents):
 
 cholesky_p = Primitive("cholesky", impl=lambda a: np.linalg.cholesky(a),
                        abstract_eval=_cholesky_abstract, jvp=_cholesky_jvp,
+                       batch=per_primitive(matrix_batch), lowering=_lw.CHOLESKY,
                        test_dtypes=("float64",),
                        test_args=lambda rng, dtype: (spd_matrix(rng, dtype),))
-cholesky_p.batch = matrix_batch(lambda: cholesky_p)
 
 
 def cholesky(a):
@@ -98,10 +99,10 @@ def _eigh_jvp(primals, tangents, *, lower):
 
 
 eigh_p = Primitive("eigh", impl=_eigh_impl, abstract_eval=_eigh_abstract, jvp=_eigh_jvp,
-                   multiple_results=True, test_dtypes=("float64",),
+                   multiple_results=True, batch=per_primitive(matrix_batch),
+                   lowering=_lw.EIGH, test_dtypes=("float64",),
                    test_params=({"lower": True}, {"lower": False}),
                    test_args=lambda rng, dtype: (spd_matrix(rng, dtype),))
-eigh_p.batch = matrix_batch(lambda: eigh_p)
 
 
 def eigh(a, lower=True):
@@ -158,9 +159,9 @@ def _qr_jvp(primals, tangents):
 
 qr_p = Primitive("qr", impl=lambda a: list(np.linalg.qr(a, mode="reduced")),
                  abstract_eval=_qr_abstract, jvp=_qr_jvp, multiple_results=True,
+                 batch=per_primitive(matrix_batch), lowering=_lw.QR,
                  test_dtypes=("float64",),
                  test_args=lambda rng, dtype: (rng.standard_normal((4, 3)).astype(dtype),))
-qr_p.batch = matrix_batch(lambda: qr_p)
 
 
 def qr(a):

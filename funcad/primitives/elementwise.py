@@ -1,10 +1,13 @@
-"""Elementwise primitives: unary and binary math, comparisons, logic, select, conversion.
+"""Elementwise primitives: unary math, select, conversion, and the rules all elementwise
+primitives share (the binary ones are in ``binary.py``).
 
-Every primitive here is one declaration. The unary and binary families derive the shape rule
+Every primitive here is one declaration. The unary (and binary) families derive the shape rule
 (strict: operands of one shape and dtype), the batching rule, and the jvp from a one-line
-derivative ``d(t, ans, *args)`` written in lax ops. How the code generator writes each one as
-a scalar expression is a table of its own, by primitive name: funcad/codegen/scalar_rules.py
-(Numba's scalar semantics need the dtypes, and its fast approximations need a config flag).
+derivative ``d(t, ans, *args)`` written in lax ops. Each declaration also says how jit writes
+one element (``lowering=Elementwise(rule)``): mostly a builder from
+:mod:`funcad.codegen.scalar_rules` (``math_call("math.sin", "fsin")``), and for the primitives
+whose Numba semantics differ from NumPy's (integer division, NaN-propagating max, float32
+literals) a rule of their own just above the declaration.
 """
 from __future__ import annotations
 
@@ -14,10 +17,13 @@ import math
 import numpy as np
 
 from funcad import lax
-from funcad.core import Primitive, ShapedArray, bool_, check_dtype, get_aval, is_float
+from funcad.codegen.scalar_rules import fast_kernels, math_call, template
+from funcad.core import Primitive, bool_, check_dtype, get_aval, is_float, per_primitive
+from funcad.ir import Lit
+from funcad.lowering import Elementwise
 from funcad.interpreters.batching import bdim_to
 from funcad.interpreters.transpose import UndefinedPrimal
-from funcad.interpreters.jvp import Zero, add_tangents, instantiate, zero
+from funcad.interpreters.jvp import Zero, instantiate
 from funcad.primitives._family import check_kind, strict_same
 
 __all__ = []  # filled by _export
@@ -87,6 +93,10 @@ def _binary_aval(name, x, y):
     return x if x.shape else y
 
 
+def _undef(x):
+    return type(x) is UndefinedPrimal
+
+
 def _zero_jvp(prim):
     def jvp(primals, tangents, **params):
         out = prim.bind(*primals, **params)
@@ -120,26 +130,32 @@ def _coerce2(x, y):
 # ---------------------------------------------------------------------------------------------
 # Unary family
 
-def unary(name, impl, d, *, kinds="f", domain=((-3.0, 3.0),), out_dtype=None,
-          **extra) -> Primitive:
+def _unary_jvp(d):
+    def make(prim):
+        def jvp(primals, tangents):
+            (x,), (t,) = primals, tangents
+            ans = prim.bind(x)
+            return ans, d(t, ans, x)
+        return jvp
+    return per_primitive(make)
+
+
+def unary(name, impl, d, lowering, *, kinds="f", domain=((-3.0, 3.0),), out_dtype=None,
+          jvp=None, **extra) -> Primitive:
     """Declare an elementwise unary primitive. ``d(t, ans, x)`` is the tangent of the output
-    (None: the derivative is zero almost everywhere)."""
+    (None: the derivative is zero almost everywhere); ``lowering`` its
+    :class:`~funcad.lowering.Elementwise` description."""
 
     def abstract_eval(x):
         check_kind(name, x, kinds)
         return x if out_dtype is None else x.update(dtype=out_dtype)
 
-    prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, domain=domain, **extra)
     if d is None:
-        prim.jvp = _zero_jvp(prim)
-    elif prim.jvp is None:
-        def jvp(primals, tangents):
-            (x,), (t,) = primals, tangents
-            ans = prim.bind(x)
-            return ans, d(t, ans, x)
-        prim.jvp = jvp
-    prim.batch = _elementwise_batch(prim)
-    return prim
+        jvp = per_primitive(_zero_jvp)
+    elif jvp is None:
+        jvp = _unary_jvp(d)
+    return Primitive(name, impl=impl, abstract_eval=abstract_eval, domain=domain, jvp=jvp,
+                     batch=per_primitive(_elementwise_batch), lowering=lowering, **extra)
 
 
 def _wrap_unary(name, prim):
@@ -160,6 +176,12 @@ def _erf_impl(x):
     return vf(x) if x.size else x.copy()
 
 
+def _erfc_impl(x):
+    # libm's erfc: accurate where 1 - erf(x) rounds to 0 (x > ~6), the reason it is a primitive
+    vf = np.vectorize(math.erfc, otypes=[x.dtype])
+    return vf(x) if x.size else x.copy()
+
+
 def _cbrt_impl(x):
     return np.cbrt(x)
 
@@ -168,62 +190,99 @@ def _neg_transpose(ct, x):
     return [lax.neg(ct)]
 
 
+def _rsqrt_scalar(sc, args, avals, out, params):
+    return f"({sc.lit(1, out.dtype)} / math.sqrt({args[0]}))"
+
+
+def _logistic_scalar(sc, args, avals, out, params):
+    if sc.fast and "flogistic" in fast_kernels():
+        return math_call("", "flogistic")(sc, args, avals, out, params)
+    x = sc.hoist(args[0])
+    e = sc.hoist(f"math.exp(-abs({x}))")
+    one = sc.lit(1, out.dtype)
+    return f"({one} / ({one} + {e}) if {x} >= 0 else {e} / ({one} + {e}))"
+
+
+def _not_scalar(sc, args, avals, out, params):
+    return f"(not {args[0]})" if out.dtype == np.bool_ else f"(~{args[0]})"
+
+
+_E = Elementwise
 _U = {}
-_U["neg"] = unary("neg", np.negative, lambda t, ans, x: lax.neg(t), kinds="fi", linear=True,
+_U["neg"] = unary("neg", np.negative, lambda t, ans, x: lax.neg(t),
+                  _E(template("(-{0})"), cheap=True), kinds="fi", linear=True,
                   transpose=_neg_transpose)
-_U["abs"] = unary("abs", np.abs, lambda t, ans, x: lax.mul(t, lax.sign(x)), kinds="fi")
-_U["sign"] = unary("sign", np.sign, None, kinds="fi")
-_U["floor"] = unary("floor", np.floor, None)
-_U["ceil"] = unary("ceil", np.ceil, None)
-_U["round"] = unary("round", np.round, None)
-_U["exp"] = unary("exp", np.exp, lambda t, ans, x: lax.mul(t, ans))
-_U["exp2"] = unary("exp2", np.exp2, lambda t, ans, x: lax.mul(t, lax.mul(ans, _LN2)))
-_U["expm1"] = unary("expm1", np.expm1, lambda t, ans, x: lax.mul(t, lax.add(ans, 1.0)))
-_U["log"] = unary("log", np.log, lambda t, ans, x: lax.div(t, x), domain=((0.1, 5.0),))
+_U["abs"] = unary("abs", np.abs, lambda t, ans, x: lax.mul(t, lax.sign(x)),
+                  _E(template("abs({0})")), kinds="fi")
+_U["sign"] = unary("sign", np.sign, None, _E(template("np.sign({0})")), kinds="fi")
+_U["floor"] = unary("floor", np.floor, None, _E(template("np.floor({0})")))
+_U["ceil"] = unary("ceil", np.ceil, None, _E(template("np.ceil({0})")))
+_U["round"] = unary("round", np.round, None, _E(template("np.rint({0})")))
+_U["exp"] = unary("exp", np.exp, lambda t, ans, x: lax.mul(t, ans),
+                  _E(math_call("math.exp", "fexp")))
+_U["exp2"] = unary("exp2", np.exp2, lambda t, ans, x: lax.mul(t, lax.mul(ans, _LN2)),
+                   _E(math_call("np.exp2", "fexp2")))
+_U["expm1"] = unary("expm1", np.expm1, lambda t, ans, x: lax.mul(t, lax.add(ans, 1.0)),
+                    _E(math_call("math.expm1", "fexpm1")))
+_U["log"] = unary("log", np.log, lambda t, ans, x: lax.div(t, x),
+                  _E(math_call("math.log", "flog")), domain=((0.1, 5.0),))
 _U["log1p"] = unary("log1p", np.log1p, lambda t, ans, x: lax.div(t, lax.add(x, 1.0)),
-                    domain=((-0.9, 5.0),))
+                    _E(math_call("math.log1p", "flog1p")), domain=((-0.9, 5.0),))
 _U["sqrt"] = unary("sqrt", np.sqrt, lambda t, ans, x: lax.div(lax.mul(t, 0.5), ans),
-                   domain=((0.1, 5.0),))
+                   _E(math_call("math.sqrt")), domain=((0.1, 5.0),))
 _U["rsqrt"] = unary("rsqrt", lambda x: (1 / np.sqrt(x)).astype(x.dtype, copy=False),
                     lambda t, ans, x: lax.mul(t, lax.div(lax.mul(ans, -0.5), x)),
-                    domain=((0.1, 5.0),))
+                    _E(_rsqrt_scalar), domain=((0.1, 5.0),))
 _U["cbrt"] = unary("cbrt", _cbrt_impl,
                    lambda t, ans, x: lax.div(t, lax.mul(lax.mul(ans, ans), 3.0)),
-                   domain=((0.1, 5.0),))
-_U["sin"] = unary("sin", np.sin, lambda t, ans, x: lax.mul(t, lax.cos(x)))
-_U["cos"] = unary("cos", np.cos, lambda t, ans, x: lax.neg(lax.mul(t, lax.sin(x))))
+                   _E(template("np.cbrt({0})")), domain=((0.1, 5.0),))
+_U["sin"] = unary("sin", np.sin, lambda t, ans, x: lax.mul(t, lax.cos(x)),
+                  _E(math_call("math.sin", "fsin"), trig=True))
+_U["cos"] = unary("cos", np.cos, lambda t, ans, x: lax.neg(lax.mul(t, lax.sin(x))),
+                  _E(math_call("math.cos", "fcos"), trig=True))
 _U["tan"] = unary("tan", np.tan,
                   lambda t, ans, x: lax.mul(t, lax.add(lax.mul(ans, ans), 1.0)),
-                  domain=((-1.2, 1.2),))
+                  _E(math_call("math.tan")), domain=((-1.2, 1.2),))
 _U["asin"] = unary("asin", np.arcsin,
                    lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.sub(1.0, lax.mul(x, x)))),
-                   domain=((-0.9, 0.9),))
+                   _E(math_call("math.asin")), domain=((-0.9, 0.9),))
 _U["acos"] = unary("acos", np.arccos,
                    lambda t, ans, x: lax.neg(lax.mul(t, lax.rsqrt(lax.sub(1.0,
                                                                           lax.mul(x, x))))),
-                   domain=((-0.9, 0.9),))
+                   _E(math_call("math.acos")), domain=((-0.9, 0.9),))
 _U["atan"] = unary("atan", np.arctan,
-                   lambda t, ans, x: lax.div(t, lax.add(lax.mul(x, x), 1.0)))
-_U["sinh"] = unary("sinh", np.sinh, lambda t, ans, x: lax.mul(t, lax.cosh(x)))
-_U["cosh"] = unary("cosh", np.cosh, lambda t, ans, x: lax.mul(t, lax.sinh(x)))
+                   lambda t, ans, x: lax.div(t, lax.add(lax.mul(x, x), 1.0)),
+                   _E(math_call("math.atan", "fatan")))
+_U["sinh"] = unary("sinh", np.sinh, lambda t, ans, x: lax.mul(t, lax.cosh(x)),
+                   _E(math_call("math.sinh")))
+_U["cosh"] = unary("cosh", np.cosh, lambda t, ans, x: lax.mul(t, lax.sinh(x)),
+                   _E(math_call("math.cosh")))
 _U["tanh"] = unary("tanh", np.tanh,
-                   lambda t, ans, x: lax.mul(t, lax.sub(1.0, lax.mul(ans, ans))))
+                   lambda t, ans, x: lax.mul(t, lax.sub(1.0, lax.mul(ans, ans))),
+                   _E(math_call("math.tanh", "ftanh")))
 _U["asinh"] = unary("asinh", np.arcsinh,
-                    lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.add(lax.mul(x, x), 1.0))))
+                    lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.add(lax.mul(x, x), 1.0))),
+                    _E(math_call("math.asinh")))
 _U["acosh"] = unary("acosh", np.arccosh,
                     lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.mul(lax.sub(x, 1.0),
                                                                    lax.add(x, 1.0)))),
-                    domain=((1.1, 5.0),))
+                    _E(math_call("math.acosh")), domain=((1.1, 5.0),))
 _U["atanh"] = unary("atanh", np.arctanh,
                     lambda t, ans, x: lax.div(t, lax.sub(1.0, lax.mul(x, x))),
-                    domain=((-0.9, 0.9),))
+                    _E(math_call("math.atanh")), domain=((-0.9, 0.9),))
 _U["logistic"] = unary("logistic", _logistic_impl,
-                       lambda t, ans, x: lax.mul(t, lax.mul(ans, lax.sub(1.0, ans))))
+                       lambda t, ans, x: lax.mul(t, lax.mul(ans, lax.sub(1.0, ans))),
+                       _E(_logistic_scalar))
 _U["erf"] = unary("erf", _erf_impl,
                   lambda t, ans, x: lax.mul(t, lax.mul(lax.exp(lax.neg(lax.mul(x, x))),
-                                                       _TWO_OVER_SQRT_PI)))
+                                                       _TWO_OVER_SQRT_PI)),
+                  _E(math_call("math.erf")))
+_U["erfc"] = unary("erfc", _erfc_impl,
+                   lambda t, ans, x: lax.mul(t, lax.mul(lax.exp(lax.neg(lax.mul(x, x))),
+                                                        -_TWO_OVER_SQRT_PI)),
+                   _E(math_call("math.erfc")), domain=((-3.0, 6.0),))
 _U["not"] = unary("not", lambda x: np.logical_not(x) if x.dtype == np.bool_ else np.invert(x),
-                  None, kinds="bi", test_dtypes=("bool", "int64"))
+                  None, _E(_not_scalar), kinds="bi", test_dtypes=("bool", "int64"))
 for _n, _p in _U.items():
     globals()[_n + "_p"] = _p
     _wrap_unary(_n if _n != "not" else "not_", _p)
@@ -263,12 +322,29 @@ def _integer_pow_test_args(rng, dtype):
     return [x * np.where(rng.random((3, 4)) < 0.5, -1, 1).astype(x.dtype)]
 
 
+def _integer_pow_scalar(sc, args, avals, out, params):
+    y = params["y"]
+    one = sc.lit(1, out.dtype)
+    if y == 0:
+        return one
+    x = sc.hoist(args[0]) if abs(y) > 1 else args[0]
+    # square-and-multiply with locals: x**5 = (x*x)*(x*x)*x
+    acc, base, n = None, x, abs(y)
+    while n:
+        if n & 1:
+            acc = base if acc is None else sc.hoist(f"{acc} * {base}")
+        n >>= 1
+        if n:
+            base = sc.hoist(f"{base} * {base}")
+    return acc if y > 0 else f"({one} / {acc})"
+
+
 integer_pow_p = Primitive(
     "integer_pow", impl=_integer_pow_impl, abstract_eval=_integer_pow_abstract,
-    jvp=_integer_pow_jvp, domain=((-2.0, 2.0),),
+    jvp=_integer_pow_jvp, batch=per_primitive(_elementwise_batch),
+    lowering=Elementwise(_integer_pow_scalar), domain=((-2.0, 2.0),),
     test_params=({"y": 2}, {"y": 3}, {"y": -2}, {"y": 0}, {"y": 1}),
     test_args=_integer_pow_test_args)
-integer_pow_p.batch = _elementwise_batch(integer_pow_p)
 
 
 @_export
@@ -278,174 +354,6 @@ def integer_pow(x, y: int):
 
 
 __all__.append("integer_pow_p")
-
-
-# ---------------------------------------------------------------------------------------------
-# Binary family
-
-def binary(name, impl, dx, dy, *, kinds="f", domain=((-3.0, 3.0), (-3.0, 3.0)),
-           out_dtype=None, **extra) -> Primitive:
-    """Declare an elementwise binary primitive. ``dx(t, ans, x, y)`` and ``dy`` give the
-    tangent contributions (None for both: zero derivative)."""
-
-    def abstract_eval(x, y):
-        a = x if x is y else _binary_aval(name, x, y)  # avals are shared: often the same
-        if a.dtype.kind not in kinds:
-            check_kind(name, a, kinds)
-        return a if out_dtype is None else a.update(dtype=out_dtype)
-
-    prim = Primitive(name, impl=impl, abstract_eval=abstract_eval, domain=domain, **extra)
-    if dx is None and dy is None:
-        prim.jvp = _zero_jvp(prim)
-    elif prim.jvp is None:
-        def jvp(primals, tangents):
-            x, y = primals
-            tx, ty = tangents
-            ans = prim.bind(x, y)
-            a = get_aval(ans)
-            if type(tx) is Zero:
-                if type(ty) is Zero:
-                    return ans, zero(a)
-                return ans, _full_shape(dy(ty, ans, x, y), a)
-            out = _full_shape(dx(tx, ans, x, y), a)
-            if type(ty) is not Zero:
-                out = add_tangents(out, _full_shape(dy(ty, ans, x, y), a))
-            return ans, out
-        prim.jvp = jvp
-    prim.batch = _elementwise_batch(prim)
-    return prim
-
-
-def _full_shape(t, aval):
-    return t if get_aval(t).shape == aval.shape else lax.broadcast_in_dim(t, aval.shape, ())
-
-
-def _wrap_binary(name, prim):
-    def fn(x, y):
-        if isinstance(x, _PY_SCALARS) or isinstance(y, _PY_SCALARS):
-            x, y = _coerce2(x, y)
-        return prim.bind(x, y)
-    fn.__name__ = name
-    fn.__doc__ = (f"Elementwise `{name}` (lax primitive: equal shapes and dtypes; a Python "
-                  f"scalar operand takes the other operand's dtype and shape).")
-    return _export(fn)
-
-
-def _add_transpose(ct, x, y):
-    return [_unbroadcast(ct, x.aval) if type(x) is UndefinedPrimal else None,
-            _unbroadcast(ct, y.aval) if type(y) is UndefinedPrimal else None]
-
-
-def _sub_transpose(ct, x, y):
-    return [_unbroadcast(ct, x.aval) if type(x) is UndefinedPrimal else None,
-            _unbroadcast(lax.neg(ct), y.aval) if type(y) is UndefinedPrimal else None]
-
-
-def _mul_transpose(ct, x, y):
-    ux, uy = type(x) is UndefinedPrimal, type(y) is UndefinedPrimal
-    if ux and uy:
-        raise TypeError("lax.mul: cannot transpose a product of two linear values "
-                        "(the function is not linear)")
-    return [_unbroadcast(lax.mul(ct, y), x.aval) if ux else None,
-            _unbroadcast(lax.mul(x, ct), y.aval) if uy else None]
-
-
-def _div_transpose(ct, x, y):
-    if _undef(y):
-        raise TypeError("lax.div: cannot transpose with respect to the divisor "
-                        "(the function is not linear in it)")
-    return [_unbroadcast(lax.div(ct, y), x.aval), None]
-
-
-def _undef(x):
-    return type(x) is UndefinedPrimal
-
-
-def _sub_jvp(primals, tangents):
-    # tx - ty as one equation (the family's rule would stage neg(ty) and an add)
-    (x, y), (tx, ty) = primals, tangents
-    ans = sub(x, y)  # noqa: F821  (lax.sub, exported below)
-    a = get_aval(ans)
-    if type(ty) is Zero:
-        return ans, zero(a) if type(tx) is Zero else _full_shape(tx, a)
-    if type(tx) is Zero:
-        return ans, _full_shape(neg(ty), a)  # noqa: F821
-    return ans, sub(tx, ty)  # noqa: F821  (a rank-0 operand broadcasts, as in the primal)
-
-
-def _int_div_impl(x, y):
-    if x.dtype.kind == "f":
-        return np.true_divide(x, y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.floor_divide(x, y)
-        fix = (np.remainder(x, y) != 0) & ((x < 0) ^ (y < 0))
-    return (q + fix).astype(x.dtype, copy=False)
-
-
-def _rem_dy(t, ans, x, y):
-    q = lax.round(lax.div(lax.sub(x, ans), y))
-    return lax.neg(lax.mul(t, q))
-
-
-def _pow_dx(t, ans, x, y):
-    # y * x**(y-1), defined as 0 where y == 0 (also at x == 0)
-    d = lax.mul(y, lax.pow(x, lax.sub(y, 1.0)))
-    return lax.mul(t, lax.select_n(lax.eq(y, _scalar_like(0.0, y)), d, _scalar_like(0.0, d)))
-
-
-def _pow_dy(t, ans, x, y):
-    # log(x) * x**y, defined as 0 where x == 0
-    zero = lax.eq(x, _scalar_like(0.0, x))
-    safe_x = lax.select_n(zero, x, _scalar_like(1.0, x))
-    return lax.mul(t, lax.mul(lax.log(safe_x), ans))
-
-
-def _minmax_d(pick_x):
-    def d(t, ans, x, y):
-        # ties split the tangent evenly, as in JAX
-        cmp = lax.gt if pick_x else lax.lt
-        w = lax.add(lax.convert_element_type(cmp(x, y), get_aval(x).dtype),
-                    lax.mul(lax.convert_element_type(lax.eq(x, y), get_aval(x).dtype), 0.5))
-        return lax.mul(t, w)
-    return d
-
-
-def _atan2_d(which):
-    def d(t, ans, x, y):
-        r = lax.add(lax.mul(x, x), lax.mul(y, y))
-        return lax.mul(t, lax.div(y, r)) if which == 0 else lax.neg(lax.mul(t, lax.div(x, r)))
-    return d
-
-
-_B = {}
-_B["add"] = binary("add", np.add, lambda t, a, x, y: t, lambda t, a, x, y: t, kinds="fi",
-                   linear=True, transpose=_add_transpose)
-_B["sub"] = binary("sub", np.subtract, lambda t, a, x, y: t, lambda t, a, x, y: lax.neg(t),
-                   kinds="fi", linear=True, transpose=_sub_transpose, jvp=_sub_jvp)
-_B["mul"] = binary("mul", np.multiply, lambda t, a, x, y: lax.mul(t, y),
-                   lambda t, a, x, y: lax.mul(x, t), kinds="fi", transpose=_mul_transpose)
-_B["div"] = binary("div", _int_div_impl, lambda t, a, x, y: lax.div(t, y),
-                   lambda t, a, x, y: lax.neg(lax.mul(t, lax.div(a, y))), kinds="fi",
-                   transpose=_div_transpose, domain=((-3.0, 3.0), (0.5, 3.0)))
-_B["rem"] = binary("rem", np.fmod, lambda t, a, x, y: t, _rem_dy, kinds="fi",
-                   domain=((-3.0, 3.0), (0.7, 3.0)))
-_B["pow"] = binary("pow", np.power, _pow_dx, _pow_dy, domain=((0.5, 3.0), (-2.0, 2.0)))
-_B["max"] = binary("max", np.maximum, _minmax_d(True), _minmax_d(False), kinds="fib")
-_B["min"] = binary("min", np.minimum, _minmax_d(False), _minmax_d(True), kinds="fib")
-_B["atan2"] = binary("atan2", np.arctan2, _atan2_d(0), _atan2_d(1),
-                     domain=((-3.0, 3.0), (0.5, 3.0)))
-_B["and"] = binary("and", np.bitwise_and, None, None, kinds="bi",
-                   test_dtypes=("bool", "int64"))
-_B["or"] = binary("or", np.bitwise_or, None, None, kinds="bi", test_dtypes=("bool", "int64"))
-_B["xor"] = binary("xor", np.bitwise_xor, None, None, kinds="bi",
-                   test_dtypes=("bool", "int64"))
-for _n, _f in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
-               ("gt", np.greater), ("ge", np.greater_equal)]:
-    _B[_n] = binary(_n, _f, None, None, kinds="fib", out_dtype=bool_)
-for _n, _p in _B.items():
-    globals()[_n + "_p"] = _p
-    _wrap_binary(_n if _n not in ("and", "or") else _n + "_", _p)
-    __all__.append(_n + "_p")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,10 +412,35 @@ def _select_n_test_args(rng, dtype):
             rand_array(rng, (3, 4), dtype)]
 
 
+def _select_n_scalar(sc, args, avals, out, params):
+    pred, cases = args[0], args[1:]
+    if len(cases) == 1:
+        return cases[0]
+    if avals[0].dtype == np.bool_:
+        return f"({cases[1]} if {pred} else {cases[0]})"
+    p = sc.hoist(pred)
+    expr = cases[-1]
+    for i in range(len(cases) - 2, -1, -1):  # clipped like np.choose(np.clip(...))
+        expr = f"({cases[i]} if {p} <= {i} else {expr})"
+    return expr
+
+
+def _select_n_simplify(rw, atoms, dt):
+    """A literal predicate picks its case."""
+    if type(atoms[0]) is not Lit:
+        return None
+    k = int(atoms[0].val)
+    cases = atoms[1:]
+    if atoms[0].aval.dtype == np.bool_:
+        return cases[1] if k else cases[0]
+    return cases[min(max(k, 0), len(cases) - 1)]
+
+
 select_n_p = Primitive("select_n", impl=_select_n_impl, abstract_eval=_select_n_abstract,
-                       jvp=_select_n_jvp, transpose=_select_n_transpose,
-                       linear=True, test_args=_select_n_test_args)
-select_n_p.batch = _elementwise_batch(select_n_p)
+                       jvp=_select_n_jvp, transpose=_select_n_transpose, linear=True,
+                       batch=per_primitive(_elementwise_batch),
+                       lowering=Elementwise(_select_n_scalar, simplify=_select_n_simplify),
+                       test_args=_select_n_test_args)
 __all__.append("select_n_p")
 
 
@@ -541,12 +474,21 @@ def _convert_transpose(ct, x, *, new_dtype):
     return [convert_element_type(ct, x.aval.dtype)]
 
 
+def _convert_scalar(sc, args, avals, out, params):
+    src, dst = avals[0].dtype, np.dtype(params["new_dtype"])
+    if src == dst:
+        return args[0]
+    if dst == np.bool_:
+        return f"({args[0]} != 0)"
+    return f"np.{dst.name}({args[0]})"
+
+
 convert_element_type_p = Primitive(
     "convert_element_type", impl=_convert_impl, abstract_eval=_convert_abstract,
     jvp=_convert_jvp, transpose=_convert_transpose, linear=True,
+    batch=per_primitive(_elementwise_batch), lowering=Elementwise(_convert_scalar, cheap=True),
     test_params=({"new_dtype": np.dtype("float32")}, {"new_dtype": np.dtype("int32")},
                  {"new_dtype": np.dtype("float64")}, {"new_dtype": np.dtype("bool")}))
-convert_element_type_p.batch = _elementwise_batch(convert_element_type_p)
 __all__.append("convert_element_type_p")
 
 
@@ -564,8 +506,8 @@ def convert_element_type(x, new_dtype):
 # ---------------------------------------------------------------------------------------------
 # stop_gradient: the identity, with a zero derivative
 
-stop_gradient_p = unary("stop_gradient", lambda x: x, None, kinds="fib",
-                        test_dtypes=("float64",))
+stop_gradient_p = unary("stop_gradient", lambda x: x, None, _E(template("{0}"), cheap=True),
+                        kinds="fib", test_dtypes=("float64",))
 __all__.append("stop_gradient_p")
 
 

@@ -23,6 +23,7 @@ from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_siz
 from funcad.interpreters.jvp import Zero, instantiate, zeros_like_aval
 from funcad.primitives._shape_family import aval_of as _aval, declare_linear
 from funcad.primitives._shape_family import rand as _rand, undef as _undef
+from funcad.primitives import indexing_lowering as _lw
 from funcad.primitives.shape import broadcast_in_dim, broadcasted_iota, concatenate, expand_dims
 
 __all__ = []
@@ -109,7 +110,7 @@ def _starts(rng):
 
 
 dynamic_slice_p = _declare("dynamic_slice", _ds_impl, _ds_abstract, _ds_transpose, _ds_batch,
-                           linear_args=(0,),
+                           linear_args=(0,), lowering=_lw.DYNAMIC_SLICE,
                            test_args=lambda rng, dtype: [_rand(rng, (5, 6), dtype)] + _starts(rng),
                            test_params=({"slice_sizes": (2, 3)}, {"slice_sizes": (5, 1)}))
 
@@ -163,7 +164,7 @@ def _dus_batch(vals, dims, *, axis_size):
 
 dynamic_update_slice_p = _declare(
     "dynamic_update_slice", _dus_impl, _dus_abstract, _dus_transpose, _dus_batch,
-    linear_args=(0, 1),
+    linear_args=(0, 1), lowering=_lw.DYNAMIC_UPDATE_SLICE,
     test_args=lambda rng, dtype: [_rand(rng, (5, 6), dtype), _rand(rng, (2, 3), dtype)]
     + _starts(rng))
 
@@ -245,7 +246,7 @@ def _gather_test_args(rng, dtype):
 
 
 gather_p = _declare("gather", _gather_impl, _gather_abstract, _gather_transpose, _gather_batch,
-                    linear_args=(0,), test_args=_gather_test_args)
+                    linear_args=(0,), lowering=_lw.GATHER, test_args=_gather_test_args)
 
 
 @_export
@@ -356,7 +357,7 @@ def _scatter_test_args(rng, dtype):
 
 scatter_p = Primitive("scatter", impl=_scatter_impl, abstract_eval=_scatter_abstract,
                       jvp=_scatter_jvp, transpose=_scatter_transpose, batch=_scatter_batch,
-                      linear=True, linear_args=(0, 2),
+                      linear=True, linear_args=(0, 2), lowering=_lw.SCATTER,
                       test_params=({"mode": "add"}, {"mode": "set"}, {"mode": "mul"},
                                    {"mode": "min"}, {"mode": "max"}),
                       test_args=_scatter_test_args)

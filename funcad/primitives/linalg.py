@@ -32,10 +32,11 @@ import math
 import numpy as np
 
 from funcad import lax
-from funcad.core import Primitive, ShapedArray, get_aval, int64
+from funcad.core import Primitive, ShapedArray, get_aval, int64, per_primitive
 from funcad.interpreters.batching import bdim_to_front, moveaxis
 from funcad.interpreters.transpose import UndefinedPrimal
 from funcad.interpreters.jvp import Zero, add_tangents, instantiate
+from funcad.primitives import linalg_lowering as _lw
 
 __all__ = ["dot_general", "dot_general_p", "solve", "solve_p", "triangular_solve",
            "triangular_solve_p", "inv", "inv_p", "det", "det_p", "slogdet", "slogdet_p"]
@@ -193,9 +194,24 @@ def _dot_batch(vals, dims, *, dimension_numbers, preferred_element_type=None):
     return _dot(x, y, dn), len(lb) + len(_free(xa.ndim, lc, lb)) + yf.index(dy)
 
 
+def _dot_test_args(rng, dtype, params):
+    """Operands for ``params``' dimension numbers: batch axes of size 2, contracted ones of 4,
+    free ones of 3 (x) and 5 (y)."""
+    from funcad.testing import rand_array
+    (lc, rc), (lb, rb) = params["dimension_numbers"]
+
+    def shape(contract, batch, free):
+        rank = len(contract) + len(batch) + 1
+        return tuple(2 if i in batch else 4 if i in contract else free for i in range(rank))
+    return [rand_array(rng, shape(lc, lb, 3), dtype), rand_array(rng, shape(rc, rb, 5), dtype)]
+
+
 dot_general_p = Primitive("dot_general", impl=_dot_impl, abstract_eval=_dot_abstract,
                           jvp=_dot_jvp, transpose=_dot_transpose, batch=_dot_batch,
-                          test_params=({"dimension_numbers": (((1,), (0,)), ((), ()))},))
+                          lowering=_lw.DOT_GENERAL, test_args=_dot_test_args,
+                          test_params=({"dimension_numbers": (((1,), (0,)), ((), ()))},
+                                       {"dimension_numbers": (((2,), (1,)), ((0,), (0,)))},
+                                       {"dimension_numbers": (((0,), (1,)), ((), ()))}))
 
 
 def dot_general(x, y, dimension_numbers, preferred_element_type=None):
@@ -272,14 +288,14 @@ def check_square(name, a):
                         f"(..., n, n); got shape {a.shape}")
 
 
-def matrix_batch(prim_getter):
+def matrix_batch(prim):
     """Batch rule of a one-operand primitive that maps over leading axes: keep a leading batch
-    axis where it is, move one that sits among the matrix axes to the front."""
+    axis where it is, move one that sits among the matrix axes to the front (give it as
+    ``batch=per_primitive(matrix_batch)``)."""
     def batch(vals, dims, **params):
         (x,), (d,) = vals, dims
         if d > get_aval(x).ndim - 3:
             x, d = moveaxis(x, d, 0), 0
-        prim = prim_getter()
         out = prim.bind(x, **params)
         return (out, [d] * len(out)) if prim.multiple_results else (out, d)
     return batch
@@ -314,10 +330,9 @@ def _solve_abstract(name):
     return abstract_eval
 
 
-def _solve_batch(prim_getter):
+def _solve_batch(prim):
     def batch(vals, dims, **params):
         (a, b), (da, db) = vals, dims
-        prim = prim_getter()
         if da is None:
             # One matrix for the whole batch: fold the batch into the columns of b, so the
             # matrix is factorized once.
@@ -354,10 +369,11 @@ def _solve_transpose(ct, a, b):
 
 solve_p = Primitive("solve", impl=lambda a, b: np.linalg.solve(a, b),
                     abstract_eval=_solve_abstract("solve"), jvp=_solve_jvp,
-                    transpose=_solve_transpose, linear_args=(1,), test_dtypes=("float64",),
+                    transpose=_solve_transpose, linear_args=(1,),
+                    batch=per_primitive(_solve_batch), lowering=_lw.SOLVE,
+                    test_dtypes=("float64",),
                     test_args=lambda rng, dtype: (well_conditioned(rng, dtype),
                                                   rng.standard_normal((3, 2)).astype(dtype)))
-solve_p.batch = _solve_batch(lambda: solve_p)
 
 
 def solve(a, b):
@@ -392,12 +408,12 @@ def _tri_transpose(ct, a, b, *, lower, transpose_a):
 
 triangular_solve_p = Primitive(
     "triangular_solve", impl=_tri_impl, abstract_eval=_solve_abstract("triangular_solve"),
-    jvp=_tri_jvp, transpose=_tri_transpose, linear_args=(1,), test_dtypes=("float64",),
+    jvp=_tri_jvp, transpose=_tri_transpose, linear_args=(1,),
+    batch=per_primitive(_solve_batch), lowering=_lw.TRIANGULAR_SOLVE, test_dtypes=("float64",),
     test_args=lambda rng, dtype: (well_conditioned(rng, dtype),
                                   rng.standard_normal((3, 2)).astype(dtype)),
     test_params=tuple({"lower": lo, "transpose_a": tr} for lo in (True, False)
                       for tr in (False, True)))
-triangular_solve_p.batch = _solve_batch(lambda: triangular_solve_p)
 
 
 def triangular_solve(a, b, lower=True, transpose_a=False):
@@ -423,9 +439,9 @@ def _inv_jvp(primals, tangents):
 
 
 inv_p = Primitive("inv", impl=lambda a: np.linalg.inv(a), abstract_eval=_square_abstract("inv"),
-                  jvp=_inv_jvp, test_dtypes=("float64",),
+                  jvp=_inv_jvp, batch=per_primitive(matrix_batch), lowering=_lw.INV,
+                  test_dtypes=("float64",),
                   test_args=lambda rng, dtype: (well_conditioned(rng, dtype),))
-inv_p.batch = matrix_batch(lambda: inv_p)
 
 
 def inv(a):
@@ -453,9 +469,9 @@ def _det_jvp(primals, tangents):
 
 
 det_p = Primitive("det", impl=lambda a: np.linalg.det(a), abstract_eval=_det_abstract("det"),
-                  jvp=_det_jvp, test_dtypes=("float64",),
+                  jvp=_det_jvp, batch=per_primitive(matrix_batch), lowering=_lw.DET,
+                  test_dtypes=("float64",),
                   test_args=lambda rng, dtype: (well_conditioned(rng, dtype),))
-det_p.batch = matrix_batch(lambda: det_p)
 
 
 def det(a):
@@ -476,9 +492,9 @@ def _slogdet_jvp(primals, tangents):
 
 slogdet_p = Primitive("slogdet", impl=lambda a: list(np.linalg.slogdet(a)),
                       abstract_eval=_slogdet_abstract, jvp=_slogdet_jvp, multiple_results=True,
+                      batch=per_primitive(matrix_batch), lowering=_lw.SLOGDET,
                       test_dtypes=("float64",),
                       test_args=lambda rng, dtype: (well_conditioned(rng, dtype),))
-slogdet_p.batch = matrix_batch(lambda: slogdet_p)
 
 
 def slogdet(a):

@@ -4,6 +4,9 @@
 the tangent of the extreme element, splitting it evenly between ties as JAX does.
 ``reduce_prod`` differentiates exactly even with zeros in the input, via products of all
 the other elements (exclusive prefix and suffix products).
+
+The reductions lower as fused monoid reductions (``Reduce``); argmax/argmin and cumsum have
+loop rules of their own, below their declarations.
 """
 from __future__ import annotations
 
@@ -12,10 +15,12 @@ import math
 import numpy as np
 
 from funcad import lax
-from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, int64
+from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, int64, per_primitive
 from funcad.interpreters.jvp import Zero, instantiate
-from funcad.primitives._family import check_kind, linear_jvp
-from funcad.primitives.elementwise import convert_element_type_p, div_p, eq_p, mul_p
+from funcad.lowering import Opaque, Reduce
+from funcad.primitives._family import check_kind
+from funcad.primitives.binary import add_p, div_p, eq_p, max_p, min_p, mul_p
+from funcad.primitives.elementwise import convert_element_type_p
 from funcad.primitives.shape import (broadcast_in_dim, broadcast_in_dim_p, concatenate, pad,
                                      reshape, rev, slice_, transpose)
 
@@ -78,10 +83,10 @@ reduce_sum_p = Primitive("reduce_sum",
                          impl=lambda x, *, axes: _add_reduce(x, axes, x.dtype),
                          abstract_eval=_reduce_abstract("reduce_sum", "fi"),
                          transpose=_reduce_sum_transpose, linear=True,
+                         batch=per_primitive(_reduce_batch),
+                         lowering=Reduce("sum", add_p),
                          test_params=({"axes": (0,)}, {"axes": ()}, {"axes": (0, 1)},
                                       {"axes": (1,)}))
-reduce_sum_p.jvp = linear_jvp(reduce_sum_p)
-reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
 
 
 @_export
@@ -119,14 +124,14 @@ def _np_reduce(ufunc):
 
 reduce_max_p = Primitive("reduce_max", impl=_np_reduce(np.maximum),
                          abstract_eval=_reduce_abstract("reduce_max", "fib"),
+                         jvp=per_primitive(_extremum_jvp), batch=per_primitive(_reduce_batch),
+                         lowering=Reduce("max", max_p),
                          test_params=({"axes": (0,)}, {"axes": (0, 1)}))
-reduce_max_p.jvp = _extremum_jvp(reduce_max_p)
-reduce_max_p.batch = _reduce_batch(reduce_max_p)
 reduce_min_p = Primitive("reduce_min", impl=_np_reduce(np.minimum),
                          abstract_eval=_reduce_abstract("reduce_min", "fib"),
+                         jvp=per_primitive(_extremum_jvp), batch=per_primitive(_reduce_batch),
+                         lowering=Reduce("min", min_p),
                          test_params=({"axes": (1,)},))
-reduce_min_p.jvp = _extremum_jvp(reduce_min_p)
-reduce_min_p.batch = _reduce_batch(reduce_min_p)
 
 
 @_export
@@ -181,9 +186,9 @@ def _reduce_prod_jvp(primals, tangents, *, axes):
 reduce_prod_p = Primitive("reduce_prod",
                           impl=lambda x, *, axes: np.prod(x, axis=axes, dtype=x.dtype),
                           abstract_eval=_reduce_abstract("reduce_prod", "fi"),
-                          jvp=_reduce_prod_jvp, domain=((-1.5, 1.5),),
+                          jvp=_reduce_prod_jvp, batch=per_primitive(_reduce_batch),
+                          lowering=Reduce("prod", mul_p), domain=((-1.5, 1.5),),
                           test_params=({"axes": (0,)}, {"axes": (0, 1)}))
-reduce_prod_p.batch = _reduce_batch(reduce_prod_p)
 
 
 @_export
@@ -217,17 +222,50 @@ def _arg_jvp(prim):
     return jvp
 
 
+def _arg_lowering(op):
+    """The loop rule of argmax (``op`` ">") or argmin ("<")."""
+    def lower_arg(ctx, eqn):
+        (x,) = eqn.inputs
+        out = eqn.outvars[0]
+        axis = eqn.params["axis"]
+        shape = x.aval.shape
+        outer = [s for k, s in enumerate(shape) if k != axis]
+        ctx.alloc(out)
+        best, bi, v = ctx.fresh("best"), ctx.fresh("bi"), ctx.fresh("v")
+        nan = x.aval.dtype.kind == "f"
+        with ctx.loops(outer, parallel=True) as o:
+            first = list(o)
+            first.insert(axis, "0")
+            ctx.em.line(f"{best} = {ctx.read(x, first)}")
+            ctx.em.line(f"{bi} = 0")
+            with ctx.loops([shape[axis]], first=len(o)) as (i,):
+                idx = list(o)
+                idx.insert(axis, i)
+                ctx.em.line(f"{v} = {ctx.read(x, idx)}")
+                cond = f"{v} {op} {best}"
+                if nan:   # the first NaN wins, as in NumPy
+                    cond += f" or ({v} != {v} and {best} == {best})"
+                with ctx.em.block(f"if {cond}:"):
+                    ctx.em.line(f"{best} = {v}")
+                    ctx.em.line(f"{bi} = {i}")
+            ctx.store(out, o, ctx.cast(bi, eqn.params["index_dtype"]))
+    return Opaque(lower_arg, fresh=True)
+
+
+
+
 argmax_p = Primitive("argmax", abstract_eval=_arg_abstract("argmax"),
                      impl=lambda x, *, axis, index_dtype: np.argmax(x, axis).astype(index_dtype),
+                     jvp=per_primitive(_arg_jvp), batch=per_primitive(_arg_batch),
+                     lowering=_arg_lowering(">"),
                      test_params=({"axis": 0, "index_dtype": np.dtype("int64")},
                                   {"axis": 1, "index_dtype": np.dtype("int32")}))
 argmin_p = Primitive("argmin", abstract_eval=_arg_abstract("argmin"),
                      impl=lambda x, *, axis, index_dtype: np.argmin(x, axis).astype(index_dtype),
+                     jvp=per_primitive(_arg_jvp), batch=per_primitive(_arg_batch),
+                     lowering=_arg_lowering("<"),
                      test_params=({"axis": 0, "index_dtype": np.dtype("int64")},
                                   {"axis": 1, "index_dtype": np.dtype("int32")}))
-for _p in (argmax_p, argmin_p):
-    _p.jvp = _arg_jvp(_p)
-    _p.batch = _arg_batch(_p)
 
 
 @_export
@@ -259,13 +297,48 @@ def _cumsum_batch(vals, dims, *, axis, reverse):
     return cumsum(x, axis if axis < d else axis + 1, reverse), d
 
 
+def _cumsum_rule(ctx, eqn):
+    (x,) = eqn.inputs
+    out = eqn.outvars[0]
+    axis, reverse = eqn.params["axis"], eqn.params["reverse"]
+    shape = x.aval.shape
+    outer = [s for k, s in enumerate(shape) if k != axis]
+    ctx.alloc(out)
+    acc = ctx.fresh("acc")
+    zero = -0.0 if out.aval.dtype.kind == "f" else 0   # -0.0 + x == x, as NumPy's cumsum
+    with ctx.loops(outer, parallel=True) as o:
+        ctx.em.line(f"{acc} = {ctx.lit(zero, out.aval.dtype)}")
+        with ctx.loops([shape[axis]], first=len(o)) as (i,):
+            j = f"{ctx.dim(shape[axis])} - 1 - {i}" if reverse else i
+            idx = list(o)
+            idx.insert(axis, j)
+            ctx.em.line(f"{acc} += {ctx.read(x, idx)}")
+            ctx.store(out, idx, acc)
+
+
+def _cumsum_element(rw, eqn, ins):
+    (x,) = ins
+    axis, reverse = eqn.params["axis"], eqn.params["reverse"]
+    dt = eqn.outvars[0].aval.dtype
+    xm = np.moveaxis(x, axis, -1)
+    res = np.empty(xm.shape, object)
+    n = xm.shape[-1]
+    for idx in np.ndindex(xm.shape[:-1]):
+        acc = None
+        for k in (range(n - 1, -1, -1) if reverse else range(n)):
+            v = xm[idx + (k,)]
+            acc = v if acc is None else rw.scalar(add_p, [acc, v], dt)
+            res[idx + (k,)] = acc
+    return [np.moveaxis(res, -1, axis)]
+
+
 cumsum_p = Primitive("cumsum", impl=_cumsum_impl, abstract_eval=_cumsum_abstract,
                      transpose=lambda ct, x, *, axis, reverse: [
                          cumsum(instantiate(ct), axis, not reverse)],
                      batch=_cumsum_batch, linear=True,
+                     lowering=Opaque(_cumsum_rule, fresh=True, element=_cumsum_element),
                      test_params=({"axis": 0, "reverse": False}, {"axis": 0, "reverse": True},
                                   {"axis": 1, "reverse": False}))
-cumsum_p.jvp = linear_jvp(cumsum_p)
 
 
 @_export

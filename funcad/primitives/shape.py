@@ -20,6 +20,7 @@ from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_siz
 from funcad.interpreters.jvp import Zero, instantiate
 from funcad.primitives._shape_family import aval_of as _aval, declare_linear
 from funcad.primitives._shape_family import one_arg as _one_arg, rand as _rand, undef as _undef
+from funcad.primitives import shape_lowering as _lw
 
 __all__ = []
 _declare = partial(declare_linear, exports=__all__)
@@ -101,7 +102,7 @@ def _bid_test_args(rng, dtype, params):
 
 broadcast_in_dim_p = _declare(
     "broadcast_in_dim", _bid_impl, _bid_abstract, _bid_transpose, _bid_batch,
-    test_args=_bid_test_args,
+    lowering=_lw.BROADCAST_IN_DIM, test_args=_bid_test_args,
     test_params=({"shape": (3, 4), "broadcast_dimensions": (0, 1)},
                  {"shape": (2, 3, 4), "broadcast_dimensions": (1, 2)},
                  {"shape": (3, 5, 1), "broadcast_dimensions": (0, 2)},
@@ -155,7 +156,7 @@ def _reshape_impl(x, *, new_sizes):
 reshape_p = _declare("reshape", _reshape_impl,
                      _reshape_abstract,
                      lambda ct, x, *, new_sizes: [reshape_p.bind(ct, new_sizes=x.aval.shape)],
-                     _reshape_batch,
+                     _reshape_batch, lowering=_lw.RESHAPE,
                      test_args=_one_arg((3, 4)),
                      test_params=({"new_sizes": (12,)}, {"new_sizes": (4, 3)},
                                   {"new_sizes": (2, 3, 2)}, {"new_sizes": (2, 1, 6)}))
@@ -191,7 +192,7 @@ def _transpose_batch(vals, dims, *, permutation):
 
 transpose_p = _declare("transpose", lambda x, *, permutation: np.transpose(x, permutation),
                        _transpose_abstract, _transpose_transpose, _transpose_batch,
-                       test_args=_one_arg((2, 3, 4)),
+                       lowering=_lw.TRANSPOSE, test_args=_one_arg((2, 3, 4)),
                        test_params=({"permutation": (1, 0, 2)}, {"permutation": (2, 0, 1)}))
 
 
@@ -224,7 +225,7 @@ def _squeeze_batch(vals, dims, *, dimensions):
 squeeze_p = _declare("squeeze", lambda x, *, dimensions: np.squeeze(x, dimensions),
                      _squeeze_abstract,
                      lambda ct, x, *, dimensions: [reshape(ct, x.aval.shape)], _squeeze_batch,
-                     test_args=_one_arg((3, 1, 4, 1)),
+                     lowering=_lw.SQUEEZE, test_args=_one_arg((3, 1, 4, 1)),
                      test_params=({"dimensions": (1,)}, {"dimensions": (1, 3)}))
 
 
@@ -256,7 +257,8 @@ expand_dims_p = _declare("expand_dims",
                          lambda x, *, dimensions: np.expand_dims(x, dimensions),
                          _expand_dims_abstract,
                          lambda ct, x, *, dimensions: [squeeze(ct, dimensions)],
-                         _expand_dims_batch, test_args=_one_arg((3, 4)),
+                         _expand_dims_batch, lowering=_lw.EXPAND_DIMS,
+                         test_args=_one_arg((3, 4)),
                          test_params=({"dimensions": (0,)}, {"dimensions": (1, 3)}))
 
 
@@ -284,7 +286,7 @@ def _rev_abstract(x, *, dimensions):
 
 rev_p = _declare("rev", lambda x, *, dimensions: np.flip(x, dimensions), _rev_abstract,
                  lambda ct, x, *, dimensions: [rev(ct, dimensions)], _rev_batch,
-                 test_args=_one_arg((3, 4)),
+                 lowering=_lw.REV, test_args=_one_arg((3, 4)),
                  test_params=({"dimensions": (0,)}, {"dimensions": (0, 1)}))
 
 
@@ -340,7 +342,7 @@ def _slice_batch(vals, dims, *, start_indices, limit_indices, strides):
 
 slice_p = _declare(
     "slice", _slice_impl, _slice_abstract, _slice_transpose, _slice_batch,
-    test_args=_one_arg((5, 6)),
+    lowering=_lw.SLICE, test_args=_one_arg((5, 6)),
     test_params=({"start_indices": (1, 0), "limit_indices": (4, 6), "strides": (1, 2)},
                  {"start_indices": (0, 2), "limit_indices": (5, 5), "strides": (2, 1)},
                  {"start_indices": (1, 1), "limit_indices": (3, 4), "strides": (1, 1)}))
@@ -418,6 +420,7 @@ def _pad_batch(vals, dims, *, padding_config):
 
 
 pad_p = _declare("pad", _pad_impl, _pad_abstract, _pad_transpose, _pad_batch,
+                 lowering=_lw.PAD,
                  test_args=lambda rng, dtype: [_rand(rng, (3, 4), dtype), _rand(rng, (), dtype)],
                  test_params=({"padding_config": ((1, 2, 0), (0, 1, 1))},
                               {"padding_config": ((0, 0, 2), (2, 0, 0))}))
@@ -482,7 +485,7 @@ def _concat_test_args(rng, dtype, params):
 concatenate_p = _declare("concatenate",
                          lambda *xs, dimension: np.concatenate(xs, axis=dimension),
                          _concat_abstract, _concat_transpose, _concat_batch,
-                         test_args=_concat_test_args,
+                         lowering=_lw.CONCATENATE, test_args=_concat_test_args,
                          test_params=({"dimension": 0}, {"dimension": 1}))
 
 
@@ -509,6 +512,7 @@ def _iota_impl(*, dtype, shape, dimension):
 
 iota_p = Primitive("iota", impl=_iota_impl, abstract_eval=_iota_abstract,
                    jvp=lambda p, t, **kw: (iota_p.bind(**kw), Zero(_iota_abstract(**kw))),
+                   lowering=_lw.IOTA,
                    test_args=lambda rng: [],
                    test_params=({"dtype": np.dtype("int64"), "shape": (3, 4), "dimension": 1},
                                 {"dtype": np.dtype("float64"), "shape": (2, 3), "dimension": 0},

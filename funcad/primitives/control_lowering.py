@@ -1,5 +1,6 @@
-"""Control flow in generated code: ``cond`` becomes ``if``/``elif``, ``while`` a ``while``
-loop, ``scan`` a ``for`` loop, each with its inner jaxprs written in place (by
+"""How jit writes control flow (the ``lowering`` of the control primitives, see
+:mod:`funcad.lowering`): ``cond`` becomes ``if``/``elif``, ``while`` a ``while`` loop, ``scan`` a
+``for`` loop, each with its inner jaxprs written in place (by
 :meth:`funcad.codegen.lower.Lowerer.lower_inline`) in the same function.
 
 Loop-carried values are ordinary local variables, reassigned at the end of each iteration;
@@ -7,12 +8,14 @@ inner jaxprs never write to their inputs, so a carried array can be shared witho
 The stacked outputs of a scan are allocated once and filled row by row. The arrays a body
 computes are allocated once, in the loop's preamble (:class:`funcad.codegen.lower.LoopScope`):
 a value that lives into the next iteration (a new carry) alternates between two buffers, the
-others reuse one. Small arrays in loops never get that far: funcad.codegen.scalarise turns
-them into scalar locals first.
+others reuse one. Small arrays in loops never get that far: each primitive's ``scalarise``
+rule (the second half of this module) passes the small operands of its bodies as elements, so
+that :mod:`funcad.codegen.scalarise` turns them into scalar locals first.
 """
 from __future__ import annotations
 
-from funcad.codegen.array_rules import rule
+from funcad.ir import Eqn
+from funcad.lowering import Control
 
 
 def _passthrough_safe(ctx, exprs, ins):
@@ -31,8 +34,7 @@ def _assign(ctx, name: str, value: str, aval) -> None:
     ctx.em.line(f"{name} = {ctx.cast(value, aval.dtype) if not aval.ndim else value}")
 
 
-@rule("cond")
-def _cond(ctx, eqn):
+def _cond_rule(ctx, eqn):
     index, *ops = eqn.inputs
     branches = eqn.params["branches"]
     outs = eqn.outvars
@@ -61,8 +63,7 @@ def _cond(ctx, eqn):
                 _assign(ctx, ctx.out(o), r, o.aval)
 
 
-@rule("while")
-def _while(ctx, eqn):
+def _while_rule(ctx, eqn):
     p = eqn.params
     nc, nb = p["cond_nconsts"], p["body_nconsts"]
     args = [ctx.name(a) for a in eqn.inputs]
@@ -86,8 +87,7 @@ def _while(ctx, eqn):
             _assign(ctx, c, t, o.aval)
 
 
-@rule("scan")
-def _scan(ctx, eqn):
+def _scan_rule(ctx, eqn):
     p = eqn.params
     n_consts, n_carry, length = p["num_consts"], p["num_carry"], p["length"]
     args = [ctx.name(a) for a in eqn.inputs]
@@ -132,8 +132,7 @@ def _scan(ctx, eqn):
             _assign(ctx, c, t, o.aval)
 
 
-@rule("while_transpose")
-def _while_transpose(ctx, eqn):
+def _while_transpose_rule(ctx, eqn):
     """Reverse mode of a while loop: run forward keeping every state in a list, then the
     backward step over the states in reverse order (the memory cost of reverse mode)."""
     p = eqn.params
@@ -181,8 +180,7 @@ def _while_transpose(ctx, eqn):
             _assign(ctx, o, t, a.aval)
 
 
-@rule("while_sweeps")
-def _while_sweeps(ctx, eqn):
+def _while_sweeps_rule(ctx, eqn):
     """Reverse mode of reverse mode through a while loop: the forward loop appends what each
     iteration records to a list, then each sweep runs over the iterations (forwards, or
     backwards for ``reverse``), reading the lists before it and appending to its own. Every
@@ -247,3 +245,93 @@ def _while_sweeps(ctx, eqn):
             if rev is None:
                 ctx.em.line(f"{count} += 1")
         records.append((rec, len(body.out_avals) - len(outs), bool(rev)))
+
+
+# ---------------------------------------------------------------------------------------------
+# scalarise rules: (rw, eqn, split) -> bool; split(avals) flags the operands passed as elements
+
+
+def _cond_scalarise(rw, eqn, split):
+    p, ins = eqn.params, eqn.inputs
+    index, ops = ins[0], ins[1:]
+    s_in = split([a.aval for a in ops])
+    s_out = split([v.aval for v in eqn.outvars])
+    branches = [rw.body(b, s_in, s_out, rw.in_loop) for b in p["branches"]]
+    if any(b is None for b in branches):
+        return False
+    new_ins = [rw.array(index)] + rw.flat_in(ops, s_in)
+    outs = rw.outs(eqn.outvars, s_out)
+    rw.eqns.append(Eqn(eqn.prim, new_ins, outs, dict(p, branches=tuple(branches))))
+    return True
+
+
+def _scan_scalarise(rw, eqn, split):
+    p, ins = eqn.params, eqn.inputs
+    nc, nk, length = p["num_consts"], p["num_carry"], p["length"]
+    body = p["jaxpr"]
+    n_x = len(ins) - nc - nk
+    s_c = split([a.aval for a in ins[:nc]])
+    s_k = split([a.aval for a in ins[nc:nc + nk]])
+    s_y = split(body.out_avals[nk:])
+    new = rw.body(body, s_c + s_k + [False] * n_x, s_k + s_y)
+    if new is None:
+        return False
+    consts = rw.flat_in(ins[:nc], s_c)
+    carry = rw.flat_in(ins[nc:nc + nk], s_k)
+    xs = [rw.array(a) for a in ins[nc + nk:]]
+    outs = rw.outs(eqn.outvars[:nk], s_k) + rw.outs(eqn.outvars[nk:], s_y, (length,))
+    rw.eqns.append(Eqn(eqn.prim, consts + carry + xs, outs,
+                       dict(p, jaxpr=new, num_consts=len(consts), num_carry=len(carry))))
+    return True
+
+
+def _while_scalarise(rw, eqn, split):
+    p, ins = eqn.params, eqn.inputs
+    nc, nb = p["cond_nconsts"], p["body_nconsts"]
+    s_cc = split([a.aval for a in ins[:nc]])
+    s_bc = split([a.aval for a in ins[nc:nc + nb]])
+    s_k = split([a.aval for a in ins[nc + nb:]])
+    cond = rw.body(p["cond_jaxpr"], s_cc + s_k, [False])
+    body = rw.body(p["body_jaxpr"], s_bc + s_k, s_k)
+    if cond is None or body is None:
+        return False
+    cc = rw.flat_in(ins[:nc], s_cc)
+    bc = rw.flat_in(ins[nc:nc + nb], s_bc)
+    carry = rw.flat_in(ins[nc + nb:], s_k)
+    outs = rw.outs(eqn.outvars, s_k)
+    rw.eqns.append(Eqn(eqn.prim, cc + bc + carry, outs,
+                       dict(p, cond_jaxpr=cond, body_jaxpr=body, cond_nconsts=len(cc),
+                            body_nconsts=len(bc))))
+    return True
+
+
+def _while_transpose_scalarise(rw, eqn, split):
+    p, ins = eqn.params, eqn.inputs
+    # while_transpose: operands cond consts, fwd consts, bwd consts, states, backward carries
+    nc, nf, nb = p["cond_nconsts"], p["fwd_nconsts"], p["bwd_nconsts"]
+    n_s = len(p["fwd_jaxpr"].out_avals)
+    groups, start = [], 0
+    for n in (nc, nf, nb, n_s, len(ins) - nc - nf - nb - n_s):
+        groups.append(ins[start:start + n])
+        start += n
+    s_cc, s_fc, s_bc, s_s, s_b = (split([a.aval for a in g]) for g in groups)
+    cond = rw.body(p["cond_jaxpr"], s_cc + s_s, [False])
+    fwd = rw.body(p["fwd_jaxpr"], s_fc + s_s, s_s)
+    bwd = rw.body(p["bwd_jaxpr"], s_bc + s_s + s_b, s_b)
+    if cond is None or fwd is None or bwd is None:
+        return False
+    flat = [rw.flat_in(g, s) for g, s in zip(groups, (s_cc, s_fc, s_bc, s_s, s_b))]
+    outs = rw.outs(eqn.outvars, s_b)
+    rw.eqns.append(Eqn(eqn.prim, [a for g in flat for a in g], outs,
+                       dict(p, cond_jaxpr=cond, fwd_jaxpr=fwd, bwd_jaxpr=bwd,
+                            cond_nconsts=len(flat[0]), fwd_nconsts=len(flat[1]),
+                            bwd_nconsts=len(flat[2]))))
+    return True
+
+
+COND = Control(_cond_rule, scalarise=_cond_scalarise)
+WHILE = Control(_while_rule, loop=True, scalarise=_while_scalarise)
+SCAN = Control(_scan_rule, loop=True, scalarise=_scan_scalarise)
+WHILE_TRANSPOSE = Control(_while_transpose_rule, loop=True,
+                          scalarise=_while_transpose_scalarise)
+WHILE_SWEEPS = Control(_while_sweeps_rule, loop=True)
