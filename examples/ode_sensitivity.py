@@ -14,8 +14,10 @@ with explicit Euler (1000 steps of dt = 0.01 from (1, 1, 1)) written with
 4. the jitted forward and gradient, when ``jit`` can compile the loop (otherwise the eager
    path is reported and used).
 
-Run: ``python examples/ode_sensitivity.py``.
+Run: ``python examples/ode_sensitivity.py``. With ``FUNCAD_EXAMPLE_SMALL=1`` (as the test
+suite runs it) the integrations are shorter (200 Euler steps, T = 0.5) and timed once.
 """
+import os
 import time
 
 import numpy as np
@@ -25,7 +27,8 @@ import funcad.numpy as fnp
 from funcad import lax
 from funcad.config import config
 
-N_STEPS, DT = 1000, 0.01
+SMALL = os.environ.get("FUNCAD_EXAMPLE_SMALL") == "1"
+N_STEPS, DT = (200 if SMALL else 1000), 0.01
 X0 = np.array([1.0, 1.0, 1.0])
 PARAMS = np.array([10.0, 28.0, 8.0 / 3.0])  # sigma, rho, beta
 
@@ -54,8 +57,9 @@ def central_differences(f, x, h):
 
 
 def timed(f, *args, repeat=5):
-    """(result, best wall time in seconds over ``repeat`` calls)."""
+    """(result, best wall time in seconds over ``repeat`` calls; one call when SMALL)."""
     best, out = np.inf, None
+    repeat = 1 if SMALL else repeat
     for _ in range(repeat):
         t0 = time.perf_counter()
         out = f(*args)
@@ -68,8 +72,8 @@ state, t_fwd = timed(final_state, PARAMS)
 print(f"final state after {N_STEPS} Euler steps: {state}   ({t_fwd * 1e3:.1f} ms eager)")
 g, t_grad = timed(funcad.grad(loss), PARAMS)
 print(f"d sum(final state) / d(sigma, rho, beta) = {g}   ({t_grad * 1e3:.1f} ms eager)")
-# The system is chaotic by t = 10: the gradient is large and curvature grows fast, so the
-# finite-difference step must be small (the truncation error is O(h^2 f''')).
+# The system is chaotic by t = 10 (the full size): the gradient is large and curvature grows
+# fast, so the finite-difference step must be small (the truncation error is O(h^2 f''')).
 fd = central_differences(lambda p: float(loss(p)), PARAMS, h=1e-7)
 print(f"central finite differences              = {fd}")
 assert np.allclose(g, fd, rtol=1e-3), (g, fd)
@@ -85,7 +89,7 @@ assert np.allclose(J_fwd, J_rev, rtol=1e-9, atol=1e-9 * np.max(np.abs(J_rev)))
 assert np.allclose(J_fwd.sum(axis=0), g, rtol=1e-9)
 
 # --- 3. reverse mode through a while_loop with a data-dependent trip count --------------------
-T_END = 2.0
+T_END = 0.5 if SMALL else 2.0
 
 
 def integrate_until(params, dt):

@@ -2,8 +2,10 @@
 
 A batch of 1000 examples, w in R^100: ``vmap(grad(loss), in_axes=(None, 0, 0))`` gives one
 gradient per example in a single batched pass, checked against a Python loop of grads and
-against the hand-derived formula ``(sigmoid(x.w) - y) x``.
+against the hand-derived formula ``(sigmoid(x.w) - y) x``. With ``FUNCAD_EXAMPLE_SMALL=1`` (as
+the test suite runs it) the batch is 100 examples and w is in R^20.
 """
+import os
 import time
 
 import numpy as np
@@ -53,4 +55,7 @@ def main(n=1000, d=100, seed=0):
 
 
 if __name__ == "__main__":
-    main()
+    if os.environ.get("FUNCAD_EXAMPLE_SMALL") == "1":
+        main(n=100, d=20)
+    else:
+        main()
