@@ -19,7 +19,7 @@ from funcad.numpy._util import (asarray_of, broadcast_to, canonical_axes, canoni
 
 __all__ = ["sum", "prod", "mean", "var", "std", "max", "min", "amax", "amin", "ptp", "argmax",
            "argmin", "all", "any", "cumsum", "cumprod", "count_nonzero", "average", "nansum",
-           "nanmean"]
+           "nanmean", "sort", "argsort"]
 _ndarray = np.ndarray
 _SUPPORTED = core._SUPPORTED
 _add_reduce = np.add.reduce
@@ -287,3 +287,41 @@ def nanmean(a, axis=None, dtype=None, keepdims=False):
     n = sum(logical_not(isnan(a)), axis=axis, keepdims=keepdims)
     s = sum(_nan_to_zero(a), axis=axis, dtype=dtype, keepdims=keepdims)
     return true_divide(s, asarray_of(n, get_aval(s).dtype))
+
+
+def _sort_args(who, a, axis, kind, order):
+    if order is not None:
+        raise TypeError(f"{who}: order= (structured arrays) is not supported")
+    if kind not in (None, "stable", "mergesort", "quicksort", "heapsort"):
+        raise ValueError(f"{who}: unknown kind {kind!r}")
+    return _flat_axis(who, a, axis)
+
+
+def sort(a, axis=-1, kind=None, order=None, *, stable=True, descending=False):
+    """``numpy.sort`` (``axis=None`` flattens first): always stable, NaNs last; with
+    ``descending=True`` (JAX's keyword) the largest first. Differentiable: the derivative
+    permutes the tangent as the values are permuted."""
+    if is_plain(a):
+        out = np.sort(a, axis=axis, kind="stable" if kind is None else kind, order=order)
+        return np.flip(out, -1 if axis is None else axis) if descending else out
+    x, ax = _sort_args("fnp.sort", a, axis, kind, order)
+    out = lax.sort(x, dimension=ax)
+    return lax.rev(out, (ax,)) if descending else out
+
+
+def argsort(a, axis=-1, kind=None, order=None, *, stable=True, descending=False):
+    """``numpy.argsort`` (``axis=None`` flattens first), stable (ties keep their order, also
+    with ``descending=True``), NaNs last; int64 indices (no derivative)."""
+    if is_plain(a) and not descending:
+        return np.argsort(a, axis=axis, kind="stable" if kind is None else kind, order=order)
+    x, ax = _sort_args("fnp.argsort", a, axis, kind, order)
+    av = get_aval(x)
+    if descending:
+        # stable descending: argsort the reversed keys, reverse, map back to the original
+        # positions (ties then keep their order)
+        x = lax.rev(x, (ax,))
+    iota = lax.broadcasted_iota(np.int64, av.shape, ax)
+    idx = lax.sort((x, iota), dimension=ax)[1]
+    if descending:
+        idx = lax.sub(np.asarray(av.shape[ax] - 1, np.int64), lax.rev(idx, (ax,)))
+    return idx
