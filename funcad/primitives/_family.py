@@ -2,8 +2,8 @@
 
 A family derives the rules its members have in common (an elementwise primitive's shape rule
 and batching rule, a linear primitive's jvp) and leaves the member to state only what is its
-own: the NumPy implementation, the derivative and the input domain for the generated tests.
-(The code generator's scalar expressions live in ``funcad/codegen/scalar_rules.py``.)
+own: the NumPy implementation, the derivative, how jit writes it (its ``lowering``) and the
+input domain for the generated tests.
 """
 from __future__ import annotations
 
