@@ -21,7 +21,6 @@ arguments) it binds ``jit_p`` so that the transformation sees one equation.
 """
 from __future__ import annotations
 
-import collections
 import functools
 import re
 from typing import Callable, Sequence
@@ -29,6 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from funcad import core
+from funcad._memo import Memo
 from funcad.config import config
 from funcad.core import Primitive, ShapedArray, Tracer, bind_with, check_dtype, get_aval
 from funcad.interpreters.batching import needs_axis_size
@@ -114,29 +114,15 @@ def _codegen_error(fn_name: str, source: str, e: Exception) -> RuntimeError:
         f"--- generated source ---\n{source}")
 
 
-_LRU_SIZE = 512
-_executables: collections.OrderedDict = collections.OrderedDict()
-_rule_cache: collections.OrderedDict = collections.OrderedDict()
-
-
-def _lru_get(cache, key, owner, build):
-    """``build()`` memoized under ``key``; ``owner`` (the jaxpr whose id is in the key) is held
-    with the value, so the id cannot be reused while the entry lives."""
-    hit = cache.get(key)
-    if hit is not None and hit[0] is owner:
-        cache.move_to_end(key)
-        return hit[1]
-    val = build()
-    cache[key] = (owner, val)
-    if len(cache) > _LRU_SIZE:
-        cache.popitem(last=False)
-    return val
+# Keyed by the id of a jaxpr (jaxprs are compared by identity); Memo.lookup's ``keep`` holds
+# the jaxpr with the entry, so the id cannot be reused while the entry lives.
+_executables = Memo("jit: compiled executables by (jaxpr, parallel, exact_math)", 512)
+_rule_cache = Memo("jit: transformed inner jaxprs (jvp, partial_eval, transpose, batch)", 512)
 
 
 def executable(closed: ClosedJaxpr, name: str, parallel: bool) -> _Executable:
     key = (id(closed), bool(parallel), bool(_cfg["exact_math"]))
-    return _lru_get(_executables, key, closed,
-                    lambda: _Executable(closed, name, parallel))
+    return _executables.lookup(key, lambda: _Executable(closed, name, parallel), closed)
 
 
 def _writable_c(x):
@@ -162,9 +148,10 @@ def _jit_abstract(*avals, jaxpr: ClosedJaxpr, name: str, parallel: bool):
 
 def _jit_jvp(primals, tangents, *, jaxpr: ClosedJaxpr, name: str, parallel: bool):
     nonzero = tuple(type(t) is not Zero for t in tangents)
-    jvp_closed, consts, out_nz = _lru_get(
-        _rule_cache, ("jvp", id(jaxpr), nonzero), jaxpr,
-        lambda: jvp_jaxpr(jaxpr, nonzero, [False] * len(jaxpr.out_avals), name=f"jvp({name})"))
+    jvp_closed, consts, out_nz = _rule_cache.lookup(
+        ("jvp", id(jaxpr), nonzero),
+        lambda: jvp_jaxpr(jaxpr, nonzero, [False] * len(jaxpr.out_avals), name=f"jvp({name})"),
+        jaxpr)
     outs = jit_p.bind(*consts, *primals, *[t for t, z in zip(tangents, nonzero) if z],
                       jaxpr=jvp_closed, name=f"jvp_{name}", parallel=parallel)
     n = len(jaxpr.out_avals)
@@ -183,9 +170,9 @@ def _pe_jaxprs(closed: ClosedJaxpr, unknowns: tuple, name: str):
 def _jit_partial_eval(pe, args, params):
     closed, name, parallel = params["jaxpr"], params["name"], params["parallel"]
     unknowns = tuple(pe.is_unknown(x) for x in args)
-    known, known_consts, unknown, out_unknowns, num_res = _lru_get(
-        _rule_cache, ("pe", id(closed), unknowns), closed,
-        lambda: _pe_jaxprs(closed, unknowns, name))
+    known, known_consts, unknown, out_unknowns, num_res = _rule_cache.lookup(
+        ("pe", id(closed), unknowns),
+        lambda: _pe_jaxprs(closed, unknowns, name), closed)
     known_args = [x for x, u in zip(args, unknowns) if not u]
     known_outs = bind_with(pe.prev, jit_p, *known_consts, *known_args, jaxpr=known,
                            name=f"known_{name}", parallel=parallel)
@@ -222,9 +209,9 @@ def _transpose_jaxpr(closed: ClosedJaxpr, undef: tuple, ct_nz: tuple, name: str)
 def _jit_transpose(cts, *args, jaxpr: ClosedJaxpr, name: str, parallel: bool):
     undef = tuple(type(a) is UndefinedPrimal for a in args)
     ct_nz = tuple(c is not None and type(c) is not Zero for c in cts)
-    tr, consts, res_nz = _lru_get(
-        _rule_cache, ("transpose", id(jaxpr), undef, ct_nz), jaxpr,
-        lambda: _transpose_jaxpr(jaxpr, undef, ct_nz, name))
+    tr, consts, res_nz = _rule_cache.lookup(
+        ("transpose", id(jaxpr), undef, ct_nz),
+        lambda: _transpose_jaxpr(jaxpr, undef, ct_nz, name), jaxpr)
     outs = iter(jit_p.bind(*consts, *[a for a, u in zip(args, undef) if not u],
                            *[c for c, z in zip(cts, ct_nz) if z],
                            jaxpr=tr, name=f"transpose_{name}", parallel=parallel)
@@ -242,9 +229,9 @@ def _jit_transpose(cts, *args, jaxpr: ClosedJaxpr, name: str, parallel: bool):
 @needs_axis_size
 def _jit_batch(vals, dims, *, jaxpr: ClosedJaxpr, name: str, parallel: bool, axis_size: int):
     dims = tuple(dims)
-    bj, consts, out_dims = _lru_get(
-        _rule_cache, ("batch", id(jaxpr), dims, axis_size), jaxpr,
-        lambda: batch_jaxpr_dims(jaxpr, axis_size, dims, name=f"vmap({name})"))
+    bj, consts, out_dims = _rule_cache.lookup(
+        ("batch", id(jaxpr), dims, axis_size),
+        lambda: batch_jaxpr_dims(jaxpr, axis_size, dims, name=f"vmap({name})"), jaxpr)
     outs = jit_p.bind(*consts, *vals, jaxpr=bj, name=f"vmap_{name}", parallel=parallel)
     return outs, list(out_dims)
 
@@ -375,6 +362,7 @@ class _Entry:
 
 
 _LEAF_TREE = tree_flatten(0)[1]
+_SIGNATURES = 512   # traced signatures kept per jitted function (a full memo is cleared)
 
 
 class _Jitted:
@@ -393,8 +381,12 @@ class _Jitted:
         self.static_argnums = nums
         self.static_argnames = names
         self._simple = not nums and not names
-        self._cache: dict = {}
-        self._fast: dict = {}
+        # Traced signatures (the full key) and the hot path's table (dtypes and shapes only);
+        # __call__ reads ``_fast`` inline, writes go through the memos' put.
+        self._traces = Memo(f"jit({self.name}): traced signatures", _SIGNATURES)
+        self._fast_memo = Memo(f"jit({self.name}): hot-path signatures", _SIGNATURES)
+        self._cache = self._traces.table
+        self._fast = self._fast_memo.table
         functools.update_wrapper(self, fun, updated=())
 
     def __get__(self, obj, objtype=None):   # @jit on methods
@@ -488,7 +480,7 @@ class _Jitted:
         if entry is None:
             entry = self._trace(args, kwargs, nums, leaves, treedef)
             if not any(isinstance(c, Tracer) for c in entry.consts):
-                self._cache[key] = entry
+                self._traces.put(key, entry)
         if core._current is not _EVAL or any(isinstance(x, Tracer) for x in leaves):
             outs = jit_p.bind(*entry.consts, *leaves, jaxpr=entry.jaxpr, name=self.name,
                               parallel=self.parallel)
@@ -499,7 +491,7 @@ class _Jitted:
         if self._simple and not kwargs:
             key = _fast_key(args)
             if key is not None:
-                self._fast[key] = entry
+                self._fast_memo.put(key, entry)
         return call(leaves)
 
     def _trace(self, args, kwargs, nums, leaves, treedef) -> _Entry:

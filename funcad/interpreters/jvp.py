@@ -31,7 +31,7 @@ class Zero:
 
 # The (shared, immutable) Zero of an aval: interpreters make one per non-differentiated operand
 # of every bind, so they reuse one object per aval instead of allocating.
-zero = memo_by_aval(Zero)
+zero = memo_by_aval(Zero, "jvp.zero: aval -> Zero")
 _ZEROS = zero.table   # id(aval) -> Zero(aval), read inline by JVPInterpreter.interpret
 
 

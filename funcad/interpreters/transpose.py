@@ -33,7 +33,8 @@ def is_undefined(x) -> bool:
 
 # The shared UndefinedPrimal of an aval (it is immutable; the backward pass marks every linear
 # variable with one, so it reuses one object per aval).
-undefined = memo_by_aval(UndefinedPrimal)
+undefined = memo_by_aval(UndefinedPrimal,
+                         "transpose.undefined: aval -> UndefinedPrimal")
 _UNDEFINED = undefined.table   # id(aval) -> UndefinedPrimal(aval), read inline below
 
 

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from funcad import lax
+from funcad._memo import Memo
 from funcad.core import ConcretizationError, Tracer, get_aval
 from funcad.primitives.elementwise import add_p, and_p, mul_p, or_p
 from funcad.primitives.shape import broadcast_in_dim_p
@@ -110,16 +111,19 @@ def _fast_traced(who, np_fn, body, general, scalars, prims):
     which need no conversion or broadcast, so ``body`` (or the primitive it binds, from
     ``prims``) runs on them directly. Loops are looked up once per combination of operand
     dtypes."""
-    loops: dict = {}
+    loops_memo = Memo(f"{who}: loops by operand dtypes", 256)
+    loops = loops_memo.table
 
     def loop_of(key, args):
         loop = loops.get(key)
         if loop is None:
-            loop = loops[key] = ufunc_loop(who, np_fn, args)
+            loop = loops_memo.put(key, ufunc_loop(who, np_fn, args))
         return loop
 
     if np_fn.nin == 1:
-        direct: dict = {}  # operand dtype NumPy's loop keeps -> body, or its primitive's bind
+        # operand dtype NumPy's loop keeps -> body, or its primitive's bind
+        direct_memo = Memo(f"{who}: direct calls by operand dtype", 256)
+        direct = direct_memo.table
 
         def traced(x):
             if isinstance(x, Tracer):
@@ -129,7 +133,7 @@ def _fast_traced(who, np_fn, body, general, scalars, prims):
                     return f(x)
                 if loop_of(dt, (x,))[0] == dt:
                     p = prims.get(dt.kind)
-                    f = direct[dt] = body if p is None else p.bind
+                    f = direct_memo.put(dt, body if p is None else p.bind)
                     return f(x)
             return general(x)
         return traced
