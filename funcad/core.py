@@ -120,15 +120,6 @@ _PY_SCALAR_DTYPES = {bool: bool_, int: int64, float: float64}
 _ndarray = np.ndarray
 
 
-def _array_aval(shape, dtype) -> ShapedArray:
-    key = (shape, dtype)
-    a = _AVALS.get(key)
-    if a is None:
-        a = ShapedArray(shape, check_dtype(dtype))
-        _AVALS_MEMO.put(key, a)
-    return a
-
-
 def memo_by_aval(make: Callable[[ShapedArray], Any], name: str | None = None
                  ) -> Callable[[ShapedArray], Any]:
     """``get(aval)``: one shared, immutable ``make(aval)`` per aval, found by identity (avals
@@ -136,6 +127,17 @@ def memo_by_aval(make: Callable[[ShapedArray], Any], name: str | None = None
     which holds the aval with its entry, so the id stays its own while the entry lives.
     ``get.table`` is the dict, for inline lookups on hot paths."""
     return memo_by_id(make, name or f"memo_by_aval({getattr(make, '__qualname__', make)})")
+
+
+def _array_aval(shape, dtype) -> ShapedArray:
+    """The aval of an array of this shape and dtype: the plain rule behind get_aval's first
+    branch (just below), which inlines its table hit."""
+    key = (shape, dtype)
+    a = _AVALS.get(key)
+    if a is None:
+        a = ShapedArray(shape, check_dtype(dtype))
+        _AVALS_MEMO.put(key, a)
+    return a
 
 
 def get_aval(x) -> ShapedArray:
@@ -284,6 +286,8 @@ class EvalInterpreter(Interpreter):
     name = "eval"
 
     def interpret(self, prim, args, params):
+        # The plain rule of Primitive.bind's fast path (just above), which inlines it for the
+        # eval interpreter: change the two together.
         for a in args:
             if type(a) is not _ndarray and isinstance(a, Tracer):
                 raise_leaked(a)

@@ -265,22 +265,6 @@ def _abstractify(x) -> ShapedArray:
     return get_aval(x)
 
 
-def _fast_key(args):
-    """The key ``_Jitted.__call__`` computes for these arguments (None: no fast path)."""
-    if len(args) == 1 and type(args[0]) is _ND:
-        return (args[0].dtype, args[0].shape)
-    key = []
-    for a in args:
-        if type(a) is _ND:
-            key.append(a.dtype)
-            key.append(a.shape)
-        elif type(a) in _PY_SCALARS:
-            key.append(type(a))
-        else:
-            return None
-    return tuple(key)
-
-
 class Lowered:
     """What ``jit(f).lower(*args)`` returns: the traced ``jaxpr`` (a ClosedJaxpr whose consts
     are the arrays ``f`` closes over) and ``source``, the Python text Numba compiles (one
@@ -320,6 +304,8 @@ class _Entry:
         self.call = None
         self.exact = None   # config.exact_math when `call` was made
 
+    specialize = True   # False: always the general caller (tests compare the two)
+
     def make_call(self, name: str, parallel: bool):
         """A function of the flat leaves calling the compiled code, specialized so that the
         common case (arrays in, one array out) does nothing but the call."""
@@ -334,14 +320,15 @@ class _Entry:
         single = out_tree == _LEAF_TREE
 
         source, fn_name = exe.source, exe.fn_name
-        if single and conv is None and not scalar_in and not prefix:
+        if self.specialize and single and conv is None and not scalar_in and not prefix:
+            # fast path of the general caller below, for arrays in and one array out
             def call(leaves):
                 try:
                     return fn(*leaves, *suffix)[0]
                 except _NumbaError as e:
                     raise _codegen_error(fn_name, source, e) from e
         else:
-            def call(leaves):
+            def call(leaves):   # the general caller
                 if scalar_in:
                     leaves = list(leaves)
                     for i in scalar_in:
@@ -395,10 +382,12 @@ class _Jitted:
     def __repr__(self):
         return f"<funcad.jit of {self.name}>"
 
-    # -- the hot path --------------------------------------------------------------------
+    # -- the hot path and the plain rule it shortcuts -----------------------------------
     def __call__(self, *args, **kwargs):
-        # The hot path: arrays and Python scalars in, no transformation active. One dict
-        # lookup on the dtypes and shapes; everything else happens on the first call.
+        # Fast path of _call_slow (just below): arrays and Python scalars in, no
+        # transformation active. One dict lookup on the dtypes and shapes (the key _fast_key
+        # computes, under which _call_slow remembers the entry); everything else happens on
+        # the first call.
         if not kwargs and core._current is _EVAL and not _cfg["disable_jit"]:
             if len(args) == 1:
                 a = args[0]
@@ -422,6 +411,57 @@ class _Jitted:
                     if entry is not None and entry.exact is _cfg["exact_math"]:
                         return entry.call(args)
         return self._call_slow(args, kwargs)
+
+    def _call_slow(self, args, kwargs):
+        """The plain rule: flatten the arguments, find the traced signature (tracing on a
+        miss), then bind ``jit_p`` under a transformation or call the compiled code."""
+        if _cfg["disable_jit"]:
+            return self.fun(*args, **kwargs)
+        if self._simple and not kwargs:
+            dyn, static, nums = (args, {}), (), ()
+        else:
+            dyn, static, nums = self._split(args, kwargs)
+        leaves, treedef = tree_flatten(dyn)
+        try:
+            key = (treedef, static, tuple(_leaf_key(x) for x in leaves))
+        except TypeError as e:
+            raise TypeError(
+                f"jit({self.name}): {e} Arguments of a jitted function are arrays (or pytrees "
+                f"of arrays); mark a Python constant argument with static_argnums or "
+                f"static_argnames.") from None
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._trace(args, kwargs, nums, leaves, treedef)
+            if not any(isinstance(c, Tracer) for c in entry.consts):
+                self._traces.put(key, entry)
+        if core._current is not _EVAL or any(isinstance(x, Tracer) for x in leaves):
+            outs = jit_p.bind(*entry.consts, *leaves, jaxpr=entry.jaxpr, name=self.name,
+                              parallel=self.parallel)
+            return tree_unflatten(entry.out_tree, outs)
+        call = entry.call
+        if call is None or entry.exact is not _cfg["exact_math"]:
+            call = entry.make_call(self.name, self.parallel)
+        if self._simple and not kwargs:
+            key = self._fast_key(args)
+            if key is not None:
+                self._fast_memo.put(key, entry)
+        return call(leaves)
+
+    @staticmethod
+    def _fast_key(args):
+        """The key ``__call__`` computes inline for these arguments (None: no fast path)."""
+        if len(args) == 1 and type(args[0]) is _ND:
+            return (args[0].dtype, args[0].shape)
+        key = []
+        for a in args:
+            if type(a) is _ND:
+                key.append(a.dtype)
+                key.append(a.shape)
+            elif type(a) in _PY_SCALARS:
+                key.append(type(a))
+            else:
+                return None
+        return tuple(key)
 
     # -- everything else -----------------------------------------------------------------
     def _split(self, args, kwargs):
@@ -460,39 +500,6 @@ class _Jitted:
                 f"arguments are cache keys: pass a hashable value (a tuple instead of a "
                 f"list, a frozenset instead of a set).") from None
         return v
-
-    def _call_slow(self, args, kwargs):
-        if _cfg["disable_jit"]:
-            return self.fun(*args, **kwargs)
-        if self._simple and not kwargs:
-            dyn, static, nums = (args, {}), (), ()
-        else:
-            dyn, static, nums = self._split(args, kwargs)
-        leaves, treedef = tree_flatten(dyn)
-        try:
-            key = (treedef, static, tuple(_leaf_key(x) for x in leaves))
-        except TypeError as e:
-            raise TypeError(
-                f"jit({self.name}): {e} Arguments of a jitted function are arrays (or pytrees "
-                f"of arrays); mark a Python constant argument with static_argnums or "
-                f"static_argnames.") from None
-        entry = self._cache.get(key)
-        if entry is None:
-            entry = self._trace(args, kwargs, nums, leaves, treedef)
-            if not any(isinstance(c, Tracer) for c in entry.consts):
-                self._traces.put(key, entry)
-        if core._current is not _EVAL or any(isinstance(x, Tracer) for x in leaves):
-            outs = jit_p.bind(*entry.consts, *leaves, jaxpr=entry.jaxpr, name=self.name,
-                              parallel=self.parallel)
-            return tree_unflatten(entry.out_tree, outs)
-        call = entry.call
-        if call is None or entry.exact is not _cfg["exact_math"]:
-            call = entry.make_call(self.name, self.parallel)
-        if self._simple and not kwargs:
-            key = _fast_key(args)
-            if key is not None:
-                self._fast_memo.put(key, entry)
-        return call(leaves)
 
     def _trace(self, args, kwargs, nums, leaves, treedef) -> _Entry:
         avals = [_abstractify(x) for x in leaves]

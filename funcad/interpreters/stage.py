@@ -92,7 +92,20 @@ class StagingInterpreter(Interpreter):
             return Lit(x)
         return self.builder.const_var(x)
 
+    def stage_plain(self, prim, args, params):
+        """The rule: each argument becomes an atom (:meth:`atom`), ``abstract_eval`` gives the
+        output avals, one equation records the bind. :meth:`stage` is this with atom's common
+        cases inlined and abstract_eval memoized (tests run both)."""
+        atoms = [self.atom(x) for x in args]
+        out = prim.abstract_eval(*[a.aval for a in atoms], **params)
+        outvars = [Var(a) for a in out] if prim.multiple_results else [Var(out)]
+        self._add_eqn(Eqn(prim, atoms, outvars, params))
+        tracers = [StagingTracer(self, v) for v in outvars]
+        return tracers if prim.multiple_results else tracers[0]
+
     def stage(self, prim, args, params):
+        # Fast path of stage_plain (just above): atom's own tracers and residual arrays
+        # inlined, abstract_eval memoized by _cached_abstract_eval.
         atoms, avals = [], []
         for x in args:
             t = type(x)

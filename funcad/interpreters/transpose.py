@@ -99,7 +99,7 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, args: Sequence, cts_out: Seque
         ins = []
         for a in inputs:
             if a in linear:
-                u = undef.get(id(a.aval))
+                u = undef.get(id(a.aval))   # undefined()'s hit, inlined; undefined() on a miss
                 ins.append(u if u is not None else undefined(a.aval))
             else:
                 ins.append(a.val if type(a) is Lit else env[a])

@@ -97,7 +97,8 @@ def eager(np_fn: Callable):
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            if args and isinstance(args[0], Tracer):  # the common traced call: skip the scan
+            if args and isinstance(args[0], Tracer):
+                # fast path of the checks below for the common traced call: skip the scan
                 return fn(*args, **kwargs)
             if is_plain(args) and (not kwargs or is_plain(list(kwargs.values()))):
                 return np_fn(*args, **kwargs)
@@ -235,7 +236,8 @@ def shape_of(x) -> tuple:
 
 def broadcast_shapes(who: str, *shapes) -> tuple:
     """NumPy's broadcast of ``shapes`` (tuples of ints); ValueError naming ``who``."""
-    if len(shapes) == 2:  # the common case (a binary operation), without the general loops
+    # fast path of the general loops below for the common case (a binary operation)
+    if len(shapes) == 2:
         a, b = shapes
         if a == b:
             return tuple(a)

@@ -265,7 +265,8 @@ def tree_flatten(tree: PyTree, is_leaf: IsLeaf = None) -> tuple[list[Leaf], PyTr
     """
     t = type(tree)
     if (t is tuple or t is list) and is_leaf is None:
-        # Fast path for the common `args` tuple: a flat container of leaves.
+        # Fast path of _flatten (the plain rule, below) for the common `args` tuple: a flat
+        # container of leaves.
         for x in tree:
             if _kind_get(type(x)) is not None or isinstance(x, tuple):
                 break
