@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from funcad._memo import Memo, memo_by_id
 from funcad.lowering import Lowering
 
 # ---------------------------------------------------------------------------------------------
@@ -56,7 +57,13 @@ def check_dtype(dtype, who: str = "funcad") -> np.dtype:
         f"bool; convert with .astype(...) first.")
 
 
-_SHAPED: dict = {}
+# The caches of this section (see funcad/_memo.py): avals interned by ShapedArray, and
+# get_aval's table of the avals of arrays. Hot paths read the dicts inline; ``_AVALS`` holds
+# interned avals, so it is cleared whenever ``_SHAPED`` is.
+_AVALS_MEMO = Memo("core.get_aval: (shape, dtype) -> aval", 4096)
+_SHAPED_MEMO = Memo("core.ShapedArray: interned avals", 4096, clears=(_AVALS_MEMO,))
+_SHAPED: dict = _SHAPED_MEMO.table
+_AVALS: dict = _AVALS_MEMO.table
 
 
 class ShapedArray:
@@ -80,11 +87,10 @@ class ShapedArray:
                 self = object.__new__(cls)
                 self.shape, self.dtype = shape, dt
                 self._hash = hash((shape, dt))
-                if len(_SHAPED) > 4096:
-                    _SHAPED.clear()
-                    _AVALS.clear()   # get_aval's cache holds interned avals too
-                _SHAPED[canonical] = self
-            _SHAPED[key] = self
+            # canonical last: a put that finds the memo full clears it (and _AVALS) first,
+            # so the canonical entry is never the one dropped
+            _SHAPED_MEMO.put(key, self)
+            _SHAPED_MEMO.put(canonical, self)
         return self
 
     def __reduce__(self):
@@ -115,36 +121,24 @@ _PY_SCALAR_DTYPES = {bool: bool_, int: int64, float: float64}
 _ndarray = np.ndarray
 
 
-_AVALS: dict = {}
+def memo_by_aval(make: Callable[[ShapedArray], Any], name: str | None = None
+                 ) -> Callable[[ShapedArray], Any]:
+    """``get(aval)``: one shared, immutable ``make(aval)`` per aval, found by identity (avals
+    are interned, and hashing one is a Python-level call); a :func:`funcad._memo.memo_by_id`,
+    which holds the aval with its entry, so the id stays its own while the entry lives.
+    ``get.table`` is the dict, for inline lookups on hot paths."""
+    return memo_by_id(make, name or f"memo_by_aval({getattr(make, '__qualname__', make)})")
 
 
 def _array_aval(shape, dtype) -> ShapedArray:
+    """The aval of an array of this shape and dtype: the plain rule behind get_aval's first
+    branch (just below), which inlines its table hit."""
     key = (shape, dtype)
     a = _AVALS.get(key)
     if a is None:
-        if len(_AVALS) > 4096:
-            _AVALS.clear()
-        a = _AVALS[key] = ShapedArray(shape, check_dtype(dtype))
+        a = ShapedArray(shape, check_dtype(dtype))
+        _AVALS_MEMO.put(key, a)
     return a
-
-
-def memo_by_aval(make: Callable[[ShapedArray], Any]) -> Callable[[ShapedArray], Any]:
-    """``get(aval)``: one shared, immutable ``make(aval)`` per aval, found by identity (avals
-    are interned, and hashing one is a Python-level call). The object keeps its aval alive, so
-    the id stays its own while the entry lives. ``get.table`` is the dict, for inline lookups
-    on hot paths."""
-    table: dict = {}
-
-    def get(aval):
-        obj = table.get(id(aval))
-        if obj is None:
-            if len(table) > 4096:
-                table.clear()
-            obj = table[id(aval)] = make(aval)
-        return obj
-
-    get.table = table
-    return get
 
 
 def get_aval(x) -> ShapedArray:
@@ -337,6 +331,8 @@ class EvalInterpreter(Interpreter):
     name = "eval"
 
     def interpret(self, prim, args, params):
+        # The plain rule of Primitive.bind's fast path (just above), which inlines it for the
+        # eval interpreter: change the two together.
         for a in args:
             if type(a) is not _ndarray and isinstance(a, Tracer):
                 raise_leaked(a)

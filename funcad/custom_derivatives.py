@@ -155,7 +155,7 @@ class custom_jvp:
     def __call__(self, *args, **kwargs):
         _check_call(self, kwargs, self.jvp_rule, "custom_jvp", "@{}.defjvp")
         tr = _Traced(self, args, "custom_jvp")
-        if tr.eager:
+        if tr.eager:   # fast path of the bind below, whose impl runs the traced function
             return self.fun(*args)
         in_tree, out_tree, closed = tr.in_tree, tr.out_tree, tr.closed
         out_avals = closed.out_avals
@@ -369,7 +369,7 @@ class custom_vjp:
     def __call__(self, *args, **kwargs):
         _check_call(self, kwargs, self.fwd, "custom_vjp", "{}.defvjp(fwd, bwd)")
         tr = _Traced(self, args, "custom_vjp")
-        if tr.eager:
+        if tr.eager:   # fast path of the bind below, whose impl runs the traced function
             return self.fun(*args)
         in_tree, out_tree, closed, in_avals = tr.in_tree, tr.out_tree, tr.closed, tr.in_avals
         name, fwd, bwd, nd, dyn, full = (self.__name__, self.fwd, self.bwd,

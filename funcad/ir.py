@@ -34,7 +34,8 @@ class Lit:
     __slots__ = ("val", "aval")
 
     def __init__(self, val, aval: ShapedArray | None = None):
-        if aval is None and type(val) is np.ndarray:  # the common case: a rank-0 array
+        # fast path of the two lines below for the common case: a rank-0 array
+        if aval is None and type(val) is np.ndarray:
             self.aval = get_aval(val)
             self.val = val[()]
             return

@@ -6,7 +6,8 @@ layers, cheapest first:
 
 1. **Memory.** A dict keyed by ``(source, fn_name, parallel)``. This is the hot path: one dict
    lookup (Python caches a string's hash in the string, so a repeated lookup does not rehash the
-   source).
+   source). It is a :class:`funcad._memo.Memo` of 512 dispatchers (emptied when full, and by
+   ``funcad.clear_caches()``, after which a source compiles again from the disk layer).
 2. **Disk.** The source goes to ``<cache_dir>/<key[:24]>.py``, named by the sha256 of everything
    that determines the machine code (source, fn_name, parallel, the njit options, Numba's
    version, ``CODEGEN_VERSION`` and the files generated code imports from funcad). It is
@@ -60,6 +61,7 @@ from numba.core.caching import (CompileResultCacheImpl, FunctionCache, InTreeCac
                                  NullCache)
 from numba.core.dispatcher import Dispatcher
 
+from funcad._memo import Memo
 from funcad.codegen.memory import tune_malloc
 from funcad.config import config
 
@@ -101,7 +103,10 @@ class CompileStats:
 stats = CompileStats()
 last_compile_info: CompileInfo | None = None
 
-_memory: dict[tuple[str, str, bool], Callable[..., Any]] = {}
+# (source, fn_name, parallel) -> dispatcher; read inline by compile_source, written through
+# the memo (bounded: see funcad/_memo.py; funcad.clear_caches empties it, never the disk)
+_memory_memo = Memo("codegen.compile: dispatchers by (source, fn_name, parallel)", 512)
+_memory: dict[tuple[str, str, bool], Callable[..., Any]] = _memory_memo.table
 _lock = threading.Lock()
 _warned = False
 
@@ -130,15 +135,15 @@ def compile_source(source: str, fn_name: str, *, parallel: bool = False) -> Call
     with _lock:
         fn = _memory.get((source, fn_name, parallel))
         if fn is None:
-            fn = _compile_uncached(source, fn_name, parallel)
-            _memory[(source, fn_name, parallel)] = fn
+            fn = _memory_memo.put((source, fn_name, parallel),
+                                  _compile_uncached(source, fn_name, parallel))
     return fn
 
 
 def clear_memory_cache() -> None:
     """Forget compiled functions held in memory (the disk cache is kept)."""
     with _lock:
-        _memory.clear()
+        _memory_memo.clear()
 
 
 def cache_key(source: str, fn_name: str, parallel: bool = False) -> str:

@@ -53,7 +53,23 @@ class BatchInterpreter(Interpreter):
     def pure(self, val, bdim):
         return val if bdim is None else BatchTracer(self, val, bdim)
 
+    def interpret_plain(self, prim, args, params):
+        """The rule: :meth:`lift` every argument; with no batched one, bind on the interpreter
+        below; else the primitive's batch rule runs there and :meth:`pure` wraps the results.
+        :meth:`interpret` is this with lift inlined and the lists made only when needed
+        (tests run both)."""
+        vals, dims = [], []
+        for x in args:
+            v, d = self.lift(x)
+            vals.append(v)
+            dims.append(d)
+        if all(d is None for d in dims):
+            return bind_with(self.prev, prim, *vals, **params)
+        return self._batch(prim, vals, dims, params)
+
     def interpret(self, prim, args, params):
+        # Fast path of interpret_plain (just above): lift inlined, and no lists for a bind
+        # without batched operands.
         vals = dims = None
         i = 0
         for x in args:
@@ -68,6 +84,9 @@ class BatchInterpreter(Interpreter):
             i += 1
         if vals is None or all(d is None for d in dims):
             return bind_with(self.prev, prim, *(args if vals is None else vals), **params)
+        return self._batch(prim, vals, dims, params)
+
+    def _batch(self, prim, vals, dims, params):
         rule = prim.batch
         if rule is None:
             raise NotImplementedError(f"Batching rule for primitive '{prim.name}' is not "

@@ -21,7 +21,6 @@ arguments) it binds ``jit_p`` so that the transformation sees one equation.
 """
 from __future__ import annotations
 
-import collections
 import functools
 import re
 from typing import Callable, Sequence
@@ -29,6 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from funcad import core
+from funcad._memo import Memo
 from funcad.config import config
 from funcad.core import Primitive, ShapedArray, Tracer, bind_with, check_dtype, get_aval
 from funcad.interpreters.batching import needs_axis_size
@@ -115,29 +115,15 @@ def _codegen_error(fn_name: str, source: str, e: Exception) -> RuntimeError:
         f"--- generated source ---\n{source}")
 
 
-_LRU_SIZE = 512
-_executables: collections.OrderedDict = collections.OrderedDict()
-_rule_cache: collections.OrderedDict = collections.OrderedDict()
-
-
-def _lru_get(cache, key, owner, build):
-    """``build()`` memoized under ``key``; ``owner`` (the jaxpr whose id is in the key) is held
-    with the value, so the id cannot be reused while the entry lives."""
-    hit = cache.get(key)
-    if hit is not None and hit[0] is owner:
-        cache.move_to_end(key)
-        return hit[1]
-    val = build()
-    cache[key] = (owner, val)
-    if len(cache) > _LRU_SIZE:
-        cache.popitem(last=False)
-    return val
+# Keyed by the id of a jaxpr (jaxprs are compared by identity); Memo.lookup's ``keep`` holds
+# the jaxpr with the entry, so the id cannot be reused while the entry lives.
+_executables = Memo("jit: compiled executables by (jaxpr, parallel, exact_math)", 512)
+_rule_cache = Memo("jit: transformed inner jaxprs (jvp, partial_eval, transpose, batch)", 512)
 
 
 def executable(closed: ClosedJaxpr, name: str, parallel: bool) -> _Executable:
     key = (id(closed), bool(parallel), bool(_cfg["exact_math"]))
-    return _lru_get(_executables, key, closed,
-                    lambda: _Executable(closed, name, parallel))
+    return _executables.lookup(key, lambda: _Executable(closed, name, parallel), closed)
 
 
 def _writable_c(x):
@@ -163,9 +149,10 @@ def _jit_abstract(*avals, jaxpr: ClosedJaxpr, name: str, parallel: bool):
 
 def _jit_jvp(primals, tangents, *, jaxpr: ClosedJaxpr, name: str, parallel: bool):
     nonzero = tuple(type(t) is not Zero for t in tangents)
-    jvp_closed, consts, out_nz = _lru_get(
-        _rule_cache, ("jvp", id(jaxpr), nonzero), jaxpr,
-        lambda: jvp_jaxpr(jaxpr, nonzero, [False] * len(jaxpr.out_avals), name=f"jvp({name})"))
+    jvp_closed, consts, out_nz = _rule_cache.lookup(
+        ("jvp", id(jaxpr), nonzero),
+        lambda: jvp_jaxpr(jaxpr, nonzero, [False] * len(jaxpr.out_avals), name=f"jvp({name})"),
+        jaxpr)
     outs = jit_p.bind(*consts, *primals, *[t for t, z in zip(tangents, nonzero) if z],
                       jaxpr=jvp_closed, name=f"jvp_{name}", parallel=parallel)
     n = len(jaxpr.out_avals)
@@ -184,9 +171,9 @@ def _pe_jaxprs(closed: ClosedJaxpr, unknowns: tuple, name: str):
 def _jit_partial_eval(pe, args, params):
     closed, name, parallel = params["jaxpr"], params["name"], params["parallel"]
     unknowns = tuple(pe.is_unknown(x) for x in args)
-    known, known_consts, unknown, out_unknowns, num_res = _lru_get(
-        _rule_cache, ("pe", id(closed), unknowns), closed,
-        lambda: _pe_jaxprs(closed, unknowns, name))
+    known, known_consts, unknown, out_unknowns, num_res = _rule_cache.lookup(
+        ("pe", id(closed), unknowns),
+        lambda: _pe_jaxprs(closed, unknowns, name), closed)
     known_args = [x for x, u in zip(args, unknowns) if not u]
     known_outs = bind_with(pe.prev, jit_p, *known_consts, *known_args, jaxpr=known,
                            name=f"known_{name}", parallel=parallel)
@@ -223,9 +210,9 @@ def _transpose_jaxpr(closed: ClosedJaxpr, undef: tuple, ct_nz: tuple, name: str)
 def _jit_transpose(cts, *args, jaxpr: ClosedJaxpr, name: str, parallel: bool):
     undef = tuple(type(a) is UndefinedPrimal for a in args)
     ct_nz = tuple(c is not None and type(c) is not Zero for c in cts)
-    tr, consts, res_nz = _lru_get(
-        _rule_cache, ("transpose", id(jaxpr), undef, ct_nz), jaxpr,
-        lambda: _transpose_jaxpr(jaxpr, undef, ct_nz, name))
+    tr, consts, res_nz = _rule_cache.lookup(
+        ("transpose", id(jaxpr), undef, ct_nz),
+        lambda: _transpose_jaxpr(jaxpr, undef, ct_nz, name), jaxpr)
     outs = iter(jit_p.bind(*consts, *[a for a, u in zip(args, undef) if not u],
                            *[c for c, z in zip(cts, ct_nz) if z],
                            jaxpr=tr, name=f"transpose_{name}", parallel=parallel)
@@ -243,9 +230,9 @@ def _jit_transpose(cts, *args, jaxpr: ClosedJaxpr, name: str, parallel: bool):
 @needs_axis_size
 def _jit_batch(vals, dims, *, jaxpr: ClosedJaxpr, name: str, parallel: bool, axis_size: int):
     dims = tuple(dims)
-    bj, consts, out_dims = _lru_get(
-        _rule_cache, ("batch", id(jaxpr), dims, axis_size), jaxpr,
-        lambda: batch_jaxpr_dims(jaxpr, axis_size, dims, name=f"vmap({name})"))
+    bj, consts, out_dims = _rule_cache.lookup(
+        ("batch", id(jaxpr), dims, axis_size),
+        lambda: batch_jaxpr_dims(jaxpr, axis_size, dims, name=f"vmap({name})"), jaxpr)
     outs = jit_p.bind(*consts, *vals, jaxpr=bj, name=f"vmap_{name}", parallel=parallel)
     return outs, list(out_dims)
 
@@ -277,22 +264,6 @@ def _abstractify(x) -> ShapedArray:
     if t is _ND:
         return ShapedArray(x.shape, check_dtype(x.dtype))
     return get_aval(x)
-
-
-def _fast_key(args):
-    """The key ``_Jitted.__call__`` computes for these arguments (None: no fast path)."""
-    if len(args) == 1 and type(args[0]) is _ND:
-        return (args[0].dtype, args[0].shape)
-    key = []
-    for a in args:
-        if type(a) is _ND:
-            key.append(a.dtype)
-            key.append(a.shape)
-        elif type(a) in _PY_SCALARS:
-            key.append(type(a))
-        else:
-            return None
-    return tuple(key)
 
 
 class Lowered:
@@ -334,6 +305,8 @@ class _Entry:
         self.call = None
         self.exact = None   # config.exact_math when `call` was made
 
+    specialize = True   # False: always the general caller (tests compare the two)
+
     def make_call(self, name: str, parallel: bool):
         """A function of the flat leaves calling the compiled code, specialized so that the
         common case (arrays in, one array out) does nothing but the call."""
@@ -348,14 +321,15 @@ class _Entry:
         single = out_tree == _LEAF_TREE
 
         source, fn_name = exe.source, exe.fn_name
-        if single and conv is None and not scalar_in and not prefix:
+        if self.specialize and single and conv is None and not scalar_in and not prefix:
+            # fast path of the general caller below, for arrays in and one array out
             def call(leaves):
                 try:
                     return fn(*leaves, *suffix)[0]
                 except _NumbaError as e:
                     raise _codegen_error(fn_name, source, e) from e
         else:
-            def call(leaves):
+            def call(leaves):   # the general caller
                 if scalar_in:
                     leaves = list(leaves)
                     for i in scalar_in:
@@ -376,6 +350,7 @@ class _Entry:
 
 
 _LEAF_TREE = tree_flatten(0)[1]
+_SIGNATURES = 512   # traced signatures kept per jitted function (a full memo is cleared)
 
 
 class _Jitted:
@@ -394,8 +369,12 @@ class _Jitted:
         self.static_argnums = nums
         self.static_argnames = names
         self._simple = not nums and not names
-        self._cache: dict = {}
-        self._fast: dict = {}
+        # Traced signatures (the full key) and the hot path's table (dtypes and shapes only);
+        # __call__ reads ``_fast`` inline, writes go through the memos' put.
+        self._traces = Memo(f"jit({self.name}): traced signatures", _SIGNATURES)
+        self._fast_memo = Memo(f"jit({self.name}): hot-path signatures", _SIGNATURES)
+        self._cache = self._traces.table
+        self._fast = self._fast_memo.table
         functools.update_wrapper(self, fun, updated=())
 
     def __get__(self, obj, objtype=None):   # @jit on methods
@@ -404,10 +383,12 @@ class _Jitted:
     def __repr__(self):
         return f"<funcad.jit of {self.name}>"
 
-    # -- the hot path --------------------------------------------------------------------
+    # -- the hot path and the plain rule it shortcuts -----------------------------------
     def __call__(self, *args, **kwargs):
-        # The hot path: arrays and Python scalars in, no transformation active. One dict
-        # lookup on the dtypes and shapes; everything else happens on the first call.
+        # Fast path of _call_slow (just below): arrays and Python scalars in, no
+        # transformation active. One dict lookup on the dtypes and shapes (the key _fast_key
+        # computes, under which _call_slow remembers the entry); everything else happens on
+        # the first call.
         if not kwargs and core._current is _EVAL and not _cfg["disable_jit"]:
             if len(args) == 1:
                 a = args[0]
@@ -431,6 +412,57 @@ class _Jitted:
                     if entry is not None and entry.exact is _cfg["exact_math"]:
                         return entry.call(args)
         return self._call_slow(args, kwargs)
+
+    def _call_slow(self, args, kwargs):
+        """The plain rule: flatten the arguments, find the traced signature (tracing on a
+        miss), then bind ``jit_p`` under a transformation or call the compiled code."""
+        if _cfg["disable_jit"]:
+            return self.fun(*args, **kwargs)
+        if self._simple and not kwargs:
+            dyn, static, nums = (args, {}), (), ()
+        else:
+            dyn, static, nums = self._split(args, kwargs)
+        leaves, treedef = tree_flatten(dyn)
+        try:
+            key = (treedef, static, tuple(_leaf_key(x) for x in leaves))
+        except TypeError as e:
+            raise TypeError(
+                f"jit({self.name}): {e} Arguments of a jitted function are arrays (or pytrees "
+                f"of arrays); mark a Python constant argument with static_argnums or "
+                f"static_argnames.") from None
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._trace(args, kwargs, nums, leaves, treedef)
+            if not any(isinstance(c, Tracer) for c in entry.consts):
+                self._traces.put(key, entry)
+        if core._current is not _EVAL or any(isinstance(x, Tracer) for x in leaves):
+            outs = jit_p.bind(*entry.consts, *leaves, jaxpr=entry.jaxpr, name=self.name,
+                              parallel=self.parallel)
+            return tree_unflatten(entry.out_tree, outs)
+        call = entry.call
+        if call is None or entry.exact is not _cfg["exact_math"]:
+            call = entry.make_call(self.name, self.parallel)
+        if self._simple and not kwargs:
+            key = self._fast_key(args)
+            if key is not None:
+                self._fast_memo.put(key, entry)
+        return call(leaves)
+
+    @staticmethod
+    def _fast_key(args):
+        """The key ``__call__`` computes inline for these arguments (None: no fast path)."""
+        if len(args) == 1 and type(args[0]) is _ND:
+            return (args[0].dtype, args[0].shape)
+        key = []
+        for a in args:
+            if type(a) is _ND:
+                key.append(a.dtype)
+                key.append(a.shape)
+            elif type(a) in _PY_SCALARS:
+                key.append(type(a))
+            else:
+                return None
+        return tuple(key)
 
     # -- everything else -----------------------------------------------------------------
     def _split(self, args, kwargs):
@@ -469,39 +501,6 @@ class _Jitted:
                 f"arguments are cache keys: pass a hashable value (a tuple instead of a "
                 f"list, a frozenset instead of a set).") from None
         return v
-
-    def _call_slow(self, args, kwargs):
-        if _cfg["disable_jit"]:
-            return self.fun(*args, **kwargs)
-        if self._simple and not kwargs:
-            dyn, static, nums = (args, {}), (), ()
-        else:
-            dyn, static, nums = self._split(args, kwargs)
-        leaves, treedef = tree_flatten(dyn)
-        try:
-            key = (treedef, static, tuple(_leaf_key(x) for x in leaves))
-        except TypeError as e:
-            raise TypeError(
-                f"jit({self.name}): {e} Arguments of a jitted function are arrays (or pytrees "
-                f"of arrays); mark a Python constant argument with static_argnums or "
-                f"static_argnames.") from None
-        entry = self._cache.get(key)
-        if entry is None:
-            entry = self._trace(args, kwargs, nums, leaves, treedef)
-            if not any(isinstance(c, Tracer) for c in entry.consts):
-                self._cache[key] = entry
-        if core._current is not _EVAL or any(isinstance(x, Tracer) for x in leaves):
-            outs = jit_p.bind(*entry.consts, *leaves, jaxpr=entry.jaxpr, name=self.name,
-                              parallel=self.parallel)
-            return tree_unflatten(entry.out_tree, outs)
-        call = entry.call
-        if call is None or entry.exact is not _cfg["exact_math"]:
-            call = entry.make_call(self.name, self.parallel)
-        if self._simple and not kwargs:
-            key = _fast_key(args)
-            if key is not None:
-                self._fast[key] = entry
-        return call(leaves)
 
     def _trace(self, args, kwargs, nums, leaves, treedef) -> _Entry:
         avals = [_abstractify(x) for x in leaves]

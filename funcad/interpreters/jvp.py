@@ -31,7 +31,7 @@ class Zero:
 
 # The (shared, immutable) Zero of an aval: interpreters make one per non-differentiated operand
 # of every bind, so they reuse one object per aval instead of allocating.
-zero = memo_by_aval(Zero)
+zero = memo_by_aval(Zero, "jvp.zero: aval -> Zero")
 _ZEROS = zero.table   # id(aval) -> Zero(aval), read inline by JVPInterpreter.interpret
 
 
@@ -95,9 +95,26 @@ class JVPInterpreter(Interpreter):
             return primal
         return JVPTracer(self, primal, tangent, a)
 
+    def interpret_plain(self, prim, args, params):
+        """The rule: own tracers split into primal and tangent (:meth:`lift`); anything else
+        is a constant here (checked for escaped tracers) whose tangent is the Zero of its
+        aval; the jvp rule runs on the interpreter below; :meth:`pure` wraps the results.
+        :meth:`interpret` is this with the helpers inlined (tests run both)."""
+        lifted = [self.lift(x) for x in args]
+        if all(t is None for _, t in lifted):
+            return bind_with(self.prev, prim, *args, **params)
+        primals = [p for p, _ in lifted]
+        tangents = [zero(get_aval(p)) if t is None else t for p, t in lifted]
+        if prim.jvp is None:
+            self._no_rule(prim)
+        primal_out, tangent_out = run_rule(self.prev, prim.jvp, primals, tangents, params)
+        if prim.multiple_results:
+            return [self.pure(p, t) for p, t in zip(primal_out, tangent_out)]
+        return self.pure(primal_out, tangent_out)
+
     def interpret(self, prim, args, params):
-        # Own tracers split into primal and tangent; anything else is a constant here
-        # (checked for escaped tracers) whose tangent is the Zero of its aval.
+        # Fast path of interpret_plain (just above): lift, get_aval's hit, zero's hit (the
+        # _ZEROS table) and pure are inlined.
         for x in args:
             if type(x) is JVPTracer and x._interp is self:
                 break
@@ -124,10 +141,7 @@ class JVPInterpreter(Interpreter):
             tangents.append(z if z is not None else zero(a))
         rule = prim.jvp
         if rule is None:
-            raise NotImplementedError(
-                f"Differentiation rule for primitive '{prim.name}' is not implemented "
-                f"(needed by {self.name}). Wrap the computation in lax.stop_gradient if its "
-                f"derivative is not needed, or define it with custom_jvp.")
+            self._no_rule(prim)
         primal_out, tangent_out = run_rule(self.prev, rule, primals, tangents, params)
         if prim.multiple_results:
             return [self.pure(p, t) for p, t in zip(primal_out, tangent_out)]
@@ -146,6 +160,12 @@ class JVPInterpreter(Interpreter):
             if a.dtype.kind != "f":
                 return primal_out
         return JVPTracer(self, primal_out, tangent_out, a)
+
+    def _no_rule(self, prim):
+        raise NotImplementedError(
+            f"Differentiation rule for primitive '{prim.name}' is not implemented "
+            f"(needed by {self.name}). Wrap the computation in lax.stop_gradient if its "
+            f"derivative is not needed, or define it with custom_jvp.")
 
 
 def jvp_flat(fun, primals, tangents, name: str = "jvp"):

@@ -36,7 +36,19 @@ class PartialEvalInterpreter(StagingInterpreter):
     def is_unknown(self, x) -> bool:
         return type(x) is StagingTracer and x._interp is self
 
+    def interpret_plain(self, prim, args, params):
+        """The rule: a bind that touches an unknown value is staged (or split by the
+        primitive's own ``partial_eval``); one on known values runs on the interpreter below.
+        :meth:`interpret` is this with a shortcut for the eval interpreter (tests run both)."""
+        if any(self.is_unknown(x) for x in args):
+            if prim.partial_eval is not None:
+                return prim.partial_eval(self, args, params)
+            return self.stage(prim, args, params)
+        return bind_with(self.prev, prim, *args, **params)
+
     def interpret(self, prim, args, params):
+        # Fast path of interpret_plain (just above): known work on plain arrays calls the impl
+        # of a first-order primitive when the eval interpreter is below, instead of binding.
         plain = True
         for x in args:
             t = type(x)

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from funcad._memo import Memo
 from funcad.core import (Interpreter, ShapedArray, Tracer, get_aval, new_interpreter,
                          raise_leaked)
 from funcad.ir import ClosedJaxpr, Eqn, Jaxpr, Lit, Var
@@ -91,7 +92,20 @@ class StagingInterpreter(Interpreter):
             return Lit(x)
         return self.builder.const_var(x)
 
+    def stage_plain(self, prim, args, params):
+        """The rule: each argument becomes an atom (:meth:`atom`), ``abstract_eval`` gives the
+        output avals, one equation records the bind. :meth:`stage` is this with atom's common
+        cases inlined and abstract_eval memoized (tests run both)."""
+        atoms = [self.atom(x) for x in args]
+        out = prim.abstract_eval(*[a.aval for a in atoms], **params)
+        outvars = [Var(a) for a in out] if prim.multiple_results else [Var(out)]
+        self._add_eqn(Eqn(prim, atoms, outvars, params))
+        tracers = [StagingTracer(self, v) for v in outvars]
+        return tracers if prim.multiple_results else tracers[0]
+
     def stage(self, prim, args, params):
+        # Fast path of stage_plain (just above): atom's own tracers and residual arrays
+        # inlined, abstract_eval memoized by _cached_abstract_eval.
         atoms, avals = [], []
         for x in args:
             t = type(x)
@@ -123,7 +137,8 @@ class StagingInterpreter(Interpreter):
                                   dce)
 
 
-_ABSTRACT: dict = {}
+_ABSTRACT_MEMO = Memo("stage: abstract_eval by (prim, input avals, params)", 4096)
+_ABSTRACT: dict = _ABSTRACT_MEMO.table   # read inline below
 
 
 def _cached_abstract_eval(prim, avals, params):
@@ -131,8 +146,8 @@ def _cached_abstract_eval(prim, avals, params):
     and compute shapes from static parameters (broadcast_in_dim, reductions, dot_general)
     cost more than a lookup, and tracing repeats the same few signatures. Parameters that
     are not hashable skip the cache."""
-    # Avals are interned: keyed by identity (hashing one is a Python-level call); the entry
-    # holds the avals, so their ids stay theirs while it lives.
+    # Avals are interned: keyed by identity (hashing one is a Python-level call); the memo
+    # holds the avals with the entry (put's ``keep``), so their ids stay theirs while it lives.
     try:
         key = ((prim, id(avals[0]), *params.items()) if len(avals) == 1 else
                (prim, *map(id, avals), *params.items()))
@@ -140,12 +155,8 @@ def _cached_abstract_eval(prim, avals, params):
     except TypeError:
         return prim.abstract_eval(*avals, **params)
     if hit is not None:
-        return hit[1]
-    out = prim.abstract_eval(*avals, **params)
-    if len(_ABSTRACT) > 4096:
-        _ABSTRACT.clear()
-    _ABSTRACT[key] = (avals, out)
-    return out
+        return hit
+    return _ABSTRACT_MEMO.put(key, prim.abstract_eval(*avals, **params), avals)
 
 
 def trace_to_jaxpr(fun: Callable, in_avals: Sequence[ShapedArray], name: str = "make_jaxpr"

@@ -33,7 +33,8 @@ def is_undefined(x) -> bool:
 
 # The shared UndefinedPrimal of an aval (it is immutable; the backward pass marks every linear
 # variable with one, so it reuses one object per aval).
-undefined = memo_by_aval(UndefinedPrimal)
+undefined = memo_by_aval(UndefinedPrimal,
+                         "transpose.undefined: aval -> UndefinedPrimal")
 _UNDEFINED = undefined.table   # id(aval) -> UndefinedPrimal(aval), read inline below
 
 
@@ -98,7 +99,7 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence, args: Sequence, cts_out: Seque
         ins = []
         for a in inputs:
             if a in linear:
-                u = undef.get(id(a.aval))
+                u = undef.get(id(a.aval))   # undefined()'s hit, inlined; undefined() on a miss
                 ins.append(u if u is not None else undefined(a.aval))
             else:
                 ins.append(a.val if type(a) is Lit else env[a])

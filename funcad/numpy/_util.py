@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from funcad import core, lax
+from funcad._memo import Memo
 from funcad.core import Tracer, check_dtype, get_aval
 
 SUPPORTED = _SUPPORTED = core._SUPPORTED
@@ -96,7 +97,8 @@ def eager(np_fn: Callable):
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            if args and isinstance(args[0], Tracer):  # the common traced call: skip the scan
+            if args and isinstance(args[0], Tracer):
+                # fast path of the checks below for the common traced call: skip the scan
                 return fn(*args, **kwargs)
             if is_plain(args) and (not kwargs or is_plain(list(kwargs.values()))):
                 return np_fn(*args, **kwargs)
@@ -149,7 +151,8 @@ def _dtype_arg(x):
     return get_aval(x).dtype
 
 
-_result_types: dict = {}
+_result_types_memo = Memo("numpy: result_type by operand dtypes", 4096)
+_result_types: dict = _result_types_memo.table   # read inline below
 
 
 def result_type(*args) -> np.dtype:
@@ -164,7 +167,7 @@ def result_type(*args) -> np.dtype:
         except TypeError as e:
             raise TypeError(f"funcad.numpy: no common dtype for "
                             f"{', '.join(str(k) for k in key)}: {e}") from None
-        dt = _result_types[key] = check_dtype(canonical_dtype(dt), "funcad.numpy")
+        dt = _result_types_memo.put(key, check_dtype(canonical_dtype(dt), "funcad.numpy"))
     return dt
 
 
@@ -174,7 +177,8 @@ def float_dtype(*args) -> np.dtype:
     return dt if dt.kind == "f" else np.dtype("float64")
 
 
-_loops: dict = {}
+_loops_memo = Memo("numpy: ufunc loops by (ufunc, operand dtypes)", 4096)
+_loops: dict = _loops_memo.table   # read inline below
 
 
 def ufunc_loop(who: str, ufunc: np.ufunc, args) -> tuple:
@@ -189,8 +193,7 @@ def ufunc_loop(who: str, ufunc: np.ufunc, args) -> tuple:
             kinds = ", ".join(getattr(d, "name", getattr(d, "__name__", str(d))) for d in key[1])
             raise TypeError(f"{who}: not supported for inputs of type ({kinds}): {e}"
                             ) from None
-        loop = tuple(check_dtype(canonical_dtype(d), who) for d in raw)
-        _loops[key] = loop
+        loop = _loops_memo.put(key, tuple(check_dtype(canonical_dtype(d), who) for d in raw))
     return loop
 
 
@@ -233,7 +236,8 @@ def shape_of(x) -> tuple:
 
 def broadcast_shapes(who: str, *shapes) -> tuple:
     """NumPy's broadcast of ``shapes`` (tuples of ints); ValueError naming ``who``."""
-    if len(shapes) == 2:  # the common case (a binary operation), without the general loops
+    # fast path of the general loops below for the common case (a binary operation)
+    if len(shapes) == 2:
         a, b = shapes
         if a == b:
             return tuple(a)

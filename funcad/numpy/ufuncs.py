@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from funcad import lax
+from funcad._memo import Memo
 from funcad.core import ConcretizationError, Tracer, get_aval
 from funcad.primitives.binary import add_p, and_p, mul_p, or_p
 from funcad.primitives.shape import broadcast_in_dim_p
@@ -71,17 +72,16 @@ def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None, scalars=
     nin = np_fn.nin
 
     if traced is None:
-        # ``scalars``: ``body`` is one binary lax primitive, which broadcasts a rank-0
-        # operand itself, so Python scalars stay scalars (no broadcast equation).
-        def general(*args):
-            loop = ufunc_loop(who, np_fn, args)
-            return body(*promote_to(who, args, loop[:nin], keep_scalars=scalars))
-
+        general = _general_traced(who, np_fn, body, scalars)
         if prims is None:
             p = _bound_prim(body)
             prims = {"f": p, "i": p, "b": p} if p is not None else {}
         traced = _fast_traced(who, np_fn, body, general, scalars, prims)
+    else:
+        general = traced
 
+    # Fast path: NumPy itself for arrays and scalars. Its plain rule is the traced path run
+    # on the eval interpreter (``fn.general``), whose dtypes and values NumPy's must match.
     if nin == 1:
         def fn(x, /):
             if type(x) in _EAGER_TYPES:
@@ -100,26 +100,43 @@ def _ufunc(np_fn: np.ufunc, body, name: str | None = None, traced=None, scalars=
     fn.__doc__ = (f"Elementwise ``numpy.{np_fn.__name__}``: NumPy's dtype and values for the "
                   f"same inputs, and traceable (grad, vmap, jit).")
     fn.__wrapped_numpy__ = np_fn
-    fn.traced = traced
+    fn.traced = traced     # the traced path (with _fast_traced's shortcut, unless given)
+    fn.general = general   # the plain rule it shortcuts (tests run programs on both)
     return _export(fn)
 
 
+def _general_traced(who, np_fn, body, scalars):
+    """The plain traced rule of an elementwise function: the operand dtypes of NumPy's loop
+    (:func:`ufunc_loop`), operands converted and broadcast to them (:func:`promote_to`), then
+    ``body``. With ``scalars`` (``body`` is one binary lax primitive, which broadcasts a rank-0
+    operand itself) Python scalars stay scalars: no broadcast equation."""
+    nin = np_fn.nin
+
+    def general(*args):
+        loop = ufunc_loop(who, np_fn, args)
+        return body(*promote_to(who, args, loop[:nin], keep_scalars=scalars))
+    return general
+
+
 def _fast_traced(who, np_fn, body, general, scalars, prims):
-    """The traced path with a shortcut for what transformations meet most: tracers already
-    in the dtype of NumPy's loop and of one shape (and, when ``scalars``, Python scalars),
-    which need no conversion or broadcast, so ``body`` (or the primitive it binds, from
-    ``prims``) runs on them directly. Loops are looked up once per combination of operand
-    dtypes."""
-    loops: dict = {}
+    """Fast path of :func:`_general_traced` (the plain rule just above, passed in as
+    ``general``, which it falls back to): tracers already in the dtype of NumPy's loop and of
+    one shape (and, when ``scalars``, Python scalars), which need no conversion or broadcast,
+    so ``body`` (or the primitive it binds, from ``prims``) runs on them directly. Loops are
+    looked up once per combination of operand dtypes."""
+    loops_memo = Memo(f"{who}: loops by operand dtypes", 256)
+    loops = loops_memo.table
 
     def loop_of(key, args):
         loop = loops.get(key)
         if loop is None:
-            loop = loops[key] = ufunc_loop(who, np_fn, args)
+            loop = loops_memo.put(key, ufunc_loop(who, np_fn, args))
         return loop
 
     if np_fn.nin == 1:
-        direct: dict = {}  # operand dtype NumPy's loop keeps -> body, or its primitive's bind
+        # operand dtype NumPy's loop keeps -> body, or its primitive's bind
+        direct_memo = Memo(f"{who}: direct calls by operand dtype", 256)
+        direct = direct_memo.table
 
         def traced(x):
             if isinstance(x, Tracer):
@@ -129,7 +146,7 @@ def _fast_traced(who, np_fn, body, general, scalars, prims):
                     return f(x)
                 if loop_of(dt, (x,))[0] == dt:
                     p = prims.get(dt.kind)
-                    f = direct[dt] = body if p is None else p.bind
+                    f = direct_memo.put(dt, body if p is None else p.bind)
                     return f(x)
             return general(x)
         return traced

@@ -26,12 +26,12 @@ symmetric positive definite, ... as the primitive needs) combined with each ``te
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
 from funcad import lax
+from funcad._memo import memoize
 from funcad.core import Primitive, ShapedArray, get_aval, int64, per_primitive
 from funcad.interpreters.batching import bdim_to_front, moveaxis
 from funcad.interpreters.transpose import UndefinedPrimal
@@ -115,7 +115,7 @@ def _inverse(perm):
     return tuple(inv)
 
 
-@functools.lru_cache(maxsize=512)
+@memoize(maxsize=512)
 def _transpose_plan(dimension_numbers, lin_ndim, other_ndim, lhs):
     """How to get the cotangent of the linear operand (x if ``lhs``, else y) from ct and the
     other operand: ``(other_first, dims, perm)`` meaning ``transpose(dot_general(other, ct)

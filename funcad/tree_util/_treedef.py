@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from funcad._memo import Memo
 from funcad.tree_util._nodes import _LIST, _NAMEDTUPLE, _TUPLE, _kind_get, _kind_of, _NodeKind
 
 PyTree = Any
@@ -161,17 +162,21 @@ class PyTreeDef:
         return f"PyTreeDef({_build(self._records, ['*'] * self._num_leaves, _format_node)})"
 
 
-_flat_defs: dict[_NodeKind, dict[int, PyTreeDef]] = {_TUPLE: {}, _LIST: {}}
+# The (shared) structures of flat tuples and lists, by number of leaves. Only n <= 256 is
+# kept (wider flat containers are rare and cheap to describe anyway), so they never fill.
+_flat_memos: dict[_NodeKind, Memo] = {
+    _TUPLE: Memo("tree_util: structures of flat tuples by length", 257),
+    _LIST: Memo("tree_util: structures of flat lists by length", 257)}
+_flat_defs: dict[_NodeKind, dict] = {k: m.table for k, m in _flat_memos.items()}  # inline reads
 
 
 def _flat_treedef(kind: _NodeKind, n: int) -> PyTreeDef:
     """The (shared) structure of a tuple or list of ``n`` leaves: cheap to get, hash, compare."""
-    cache = _flat_defs[kind]
-    treedef = cache.get(n)
+    treedef = _flat_defs[kind].get(n)
     if treedef is None:
         treedef = PyTreeDef(((kind, None, n),) + (None,) * n, n)
-        if n <= 256:  # bounded: wider flat containers are rare and cheap to describe anyway
-            cache[n] = treedef
+        if n <= 256:
+            _flat_memos[kind].put(n, treedef)
     return treedef
 
 
@@ -260,7 +265,8 @@ def tree_flatten(tree: PyTree, is_leaf: IsLeaf = None) -> tuple[list[Leaf], PyTr
     """
     t = type(tree)
     if (t is tuple or t is list) and is_leaf is None:
-        # Fast path for the common `args` tuple: a flat container of leaves.
+        # Fast path of _flatten (the plain rule, below) for the common `args` tuple: a flat
+        # container of leaves.
         for x in tree:
             if _kind_get(type(x)) is not None or isinstance(x, tuple):
                 break
