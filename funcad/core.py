@@ -292,7 +292,7 @@ class Primitive:
                 set_(self, f, v.make(self))
         if self.linear and self.jvp is None:
             # a real cycle: the derived rule binds through funcad.primitives, built on this
-            from funcad.primitives._family import linear_jvp
+            from funcad.rule_util import linear_jvp
             set_(self, "jvp", linear_jvp(self, self.linear_args))
         set_(self, "_sealed", True)
         if register:

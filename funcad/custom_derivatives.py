@@ -25,11 +25,12 @@ import numpy as np
 
 from funcad.core import Primitive, Tracer, bind_with, get_aval, is_float, run_with
 from funcad import core
-from funcad.interpreters.batching import BatchInterpreter, BatchTracer, bdim_to_front
-from funcad.interpreters.jvp import Zero, instantiate, jvp_flat
+from funcad.interpreters.batching import BatchInterpreter, BatchTracer
+from funcad.interpreters.jvp import jvp_flat
 from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.ir import ClosedJaxpr, eval_jaxpr
 from funcad.lowering import Call
+from funcad.rule_util import UndefinedPrimal, Zero, bdim_to_front, instantiate
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["custom_jvp", "custom_vjp"]
@@ -332,7 +333,6 @@ _lin_batch.needs_size = True
 
 
 def _lin_transpose(cts, *args, num_res, bwd_fn, call_jaxpr, out_avals, name):
-    from funcad.interpreters.transpose import UndefinedPrimal
     res, primals, tangents = _lin_split(list(args), num_res)
     if any(type(x) is UndefinedPrimal for x in list(res) + list(primals)):
         raise TypeError(f"custom_vjp function {name}: residuals cannot be linear")

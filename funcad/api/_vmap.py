@@ -13,7 +13,8 @@ from typing import Callable
 
 from funcad.api._args import _as_value, _fun_name
 from funcad.core import current_interpreter, get_aval, new_interpreter
-from funcad.interpreters.batching import BatchInterpreter, BatchTracer, bdim_to
+from funcad.interpreters.batching import BatchInterpreter, BatchTracer
+from funcad.rule_util import bdim_to
 from funcad.tree_util import broadcast_prefix, tree_flatten, tree_unflatten
 
 

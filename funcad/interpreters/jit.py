@@ -31,14 +31,13 @@ import numpy as np
 from funcad import core
 from funcad.config import config
 from funcad.core import Primitive, ShapedArray, Tracer, bind_with, check_dtype, get_aval
-from funcad.interpreters.batching import needs_axis_size
 from funcad.interpreters.jaxpr_util import batch_jaxpr_dims, hoist, jvp_jaxpr, trace_hoisted
-from funcad.interpreters.jvp import Zero
 from funcad.interpreters.partial_eval import partial_eval_jaxpr
 from funcad.interpreters.stage import trace_to_jaxpr
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass
+from funcad.interpreters.transpose import backward_pass
 from funcad.ir import ClosedJaxpr, eval_jaxpr
 from funcad.lowering import Call
+from funcad.rule_util import UndefinedPrimal, Zero, needs_axis_size
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["jit", "jit_p", "Lowered"]

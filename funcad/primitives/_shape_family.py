@@ -8,7 +8,7 @@ rules (which receive ``UndefinedPrimal`` for the linear inputs) and the generate
 from __future__ import annotations
 
 from funcad.core import Primitive, get_aval
-from funcad.interpreters.transpose import UndefinedPrimal
+from funcad.rule_util import UndefinedPrimal
 
 
 def declare_linear(name, impl, abstract_eval, transpose, batch, *, exports, linear_args=None,

@@ -14,14 +14,13 @@ import numpy as np
 from funcad import lax
 from funcad.codegen.scalar_rules import binop, template
 from funcad.core import Primitive, bool_, get_aval, per_primitive
-from funcad.interpreters.jvp import Zero, add_tangents, zero
-from funcad.interpreters.transpose import UndefinedPrimal
 from funcad.ir import Lit
 from funcad.lowering import Elementwise
 from funcad.primitives._family import check_kind
 from funcad.primitives.elementwise import (_PY_SCALARS, _binary_aval, _coerce2,
                                            _elementwise_batch, _scalar_like, _unbroadcast,
                                            _undef, _zero_jvp, neg)
+from funcad.rule_util import UndefinedPrimal, Zero, add_tangents
 
 __all__ = []  # filled by _export
 _E = Elementwise
@@ -45,7 +44,7 @@ def _binary_jvp(dx, dy):
             a = get_aval(ans)
             if type(tx) is Zero:
                 if type(ty) is Zero:
-                    return ans, zero(a)
+                    return ans, Zero(a)
                 return ans, _full_shape(dy(ty, ans, x, y), a)
             out = _full_shape(dx(tx, ans, x, y), a)
             if type(ty) is not Zero:
@@ -122,7 +121,7 @@ def _sub_jvp(primals, tangents):
     ans = sub(x, y)  # noqa: F821  (lax.sub, exported below)
     a = get_aval(ans)
     if type(ty) is Zero:
-        return ans, zero(a) if type(tx) is Zero else _full_shape(tx, a)
+        return ans, Zero(a) if type(tx) is Zero else _full_shape(tx, a)
     if type(tx) is Zero:
         return ans, _full_shape(neg(ty), a)
     return ans, sub(tx, ty)  # noqa: F821  (a rank-0 operand broadcasts, as in the primal)

@@ -22,13 +22,13 @@ import numpy as np
 
 from funcad import lax
 from funcad.core import Primitive, bind_with, get_aval
-from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
-from funcad.interpreters.jvp import Zero
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
+from funcad.interpreters.transpose import backward_pass
 from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
 from funcad.primitives.control_jaxpr import (batch_jaxpr, example_jaxpr, insert_invars,
                                              join_consts, jvp_jaxpr, materialize, pe_jaxpr,
                                              run, trace_hoisted, zeros)
+from funcad.rule_util import (UndefinedPrimal, Zero, bdim_to_front, is_undefined, moveaxis,
+                              needs_axis_size)
 
 
 def _clamp_index(index, n: int) -> int:

@@ -22,10 +22,10 @@ from typing import Callable, Sequence
 from funcad.core import ShapedArray, current_interpreter, new_interpreter
 from funcad.interpreters.jaxpr_util import (batch_jaxpr_dims, hoist, jvp_jaxpr,  # noqa: F401
                                             run, trace_hoisted)
-from funcad.interpreters.jvp import Zero, instantiate
 from funcad.interpreters.partial_eval import PartialEvalInterpreter
 from funcad.interpreters.stage import dce_jaxpr
 from funcad.ir import ClosedJaxpr, Jaxpr, Var
+from funcad.rule_util import Zero, instantiate
 
 
 # ---------------------------------------------------------------------------------------------

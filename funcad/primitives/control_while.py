@@ -43,15 +43,15 @@ import numpy as np
 
 from funcad import lax
 from funcad.core import Primitive, ShapedArray, Tracer, bind_with, get_aval
-from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
-from funcad.interpreters.jvp import Zero, add_tangents
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
+from funcad.interpreters.transpose import backward_pass
 from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
 from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, example_jaxpr, fixpoint,
                                              insert_invars, jvp_jaxpr, materialize, pe_jaxpr,
                                              restrict, run, select_tree, split, trace_hoisted,
                                              zeros)
 from funcad.primitives.control_scan import scan_p
+from funcad.rule_util import (UndefinedPrimal, Zero, add_tangents, bdim_to_front, is_undefined,
+                              moveaxis, needs_axis_size)
 
 
 PREDICATE_FIX = ("; the trip count would then depend on the value being differentiated. "

@@ -21,10 +21,8 @@ from funcad.codegen.scalar_rules import fast_kernels, math_call, template
 from funcad.core import Primitive, bool_, check_dtype, get_aval, is_float, per_primitive
 from funcad.ir import Lit
 from funcad.lowering import Elementwise
-from funcad.interpreters.batching import bdim_to
-from funcad.interpreters.transpose import UndefinedPrimal
-from funcad.interpreters.jvp import Zero, instantiate
 from funcad.primitives._family import check_kind, strict_same
+from funcad.rule_util import UndefinedPrimal, Zero, bdim_to, instantiate, zeros_like_aval
 
 __all__ = []  # filled by _export
 _LN2 = math.log(2.0)
@@ -391,7 +389,6 @@ def _select_n_jvp(primals, tangents):
 
 
 def _select_n_transpose(ct, pred, *cases):
-    from funcad.interpreters.jvp import zeros_like_aval
     if _undef(pred):
         raise TypeError("lax.select_n: the predicate cannot be linear")
     zeros = zeros_like_aval(get_aval(ct))

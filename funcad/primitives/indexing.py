@@ -19,12 +19,12 @@ import numpy as np
 
 from funcad import lax
 from funcad.core import Primitive, ShapedArray, get_aval, int64
-from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
-from funcad.interpreters.jvp import Zero, instantiate, zeros_like_aval
 from funcad.primitives._shape_family import aval_of as _aval, declare_linear
 from funcad.primitives._shape_family import rand as _rand, undef as _undef
 from funcad.primitives import indexing_lowering as _lw
 from funcad.primitives.shape import broadcast_in_dim, broadcasted_iota, concatenate, expand_dims
+from funcad.rule_util import (Zero, bdim_to_front, instantiate, moveaxis, needs_axis_size,
+                              zeros_like_aval)
 
 __all__ = []
 _declare = partial(declare_linear, exports=__all__)

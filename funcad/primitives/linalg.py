@@ -33,10 +33,9 @@ import numpy as np
 
 from funcad import lax
 from funcad.core import Primitive, ShapedArray, get_aval, int64, per_primitive
-from funcad.interpreters.batching import bdim_to_front, moveaxis
-from funcad.interpreters.transpose import UndefinedPrimal
-from funcad.interpreters.jvp import Zero, add_tangents, instantiate
 from funcad.primitives import linalg_lowering as _lw
+from funcad.rule_util import (UndefinedPrimal, Zero, add_tangents, bdim_to_front, instantiate,
+                              moveaxis)
 
 __all__ = ["dot_general", "dot_general_p", "solve", "solve_p", "triangular_solve",
            "triangular_solve_p", "inv", "inv_p", "det", "det_p", "slogdet", "slogdet_p"]

@@ -16,11 +16,10 @@ import numpy as np
 
 from funcad import lax
 from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, primitives
-from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
-from funcad.interpreters.jvp import Zero, instantiate
 from funcad.primitives._shape_family import aval_of as _aval, declare_linear
 from funcad.primitives._shape_family import one_arg as _one_arg, rand as _rand, undef as _undef
 from funcad.primitives import shape_lowering as _lw
+from funcad.rule_util import Zero, bdim_to_front, instantiate, moveaxis, needs_axis_size
 
 __all__ = []
 _declare = partial(declare_linear, exports=__all__)
