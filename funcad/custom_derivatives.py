@@ -24,14 +24,15 @@ from typing import Callable, Sequence
 import numpy as np
 
 from funcad.core import Primitive, Tracer, bind_with, get_aval, is_float, run_with
-from funcad import core
+from funcad import core, lax
+from funcad import numpy as fnp
 from funcad.interpreters.batching import BatchInterpreter, BatchTracer
 from funcad.interpreters.jvp import jvp_flat
 from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.ir import ClosedJaxpr, eval_jaxpr
 from funcad.lowering import Call
 from funcad.rule_util import UndefinedPrimal, Zero, bdim_to_front, instantiate
-from funcad.tree_util import tree_flatten, tree_unflatten
+from funcad.tree_util import tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["custom_jvp", "custom_vjp"]
 
@@ -145,7 +146,6 @@ class custom_jvp:
                 c = rule(t, out, *primals)
                 t_out = c if t_out is None else _tree_add(t_out, c)
             if t_out is None:
-                from funcad.tree_util import tree_map
                 t_out = tree_map(lambda o: np.zeros_like(np.asarray(o)), out)
             return out, t_out
         if self.nondiff_argnums:
@@ -184,7 +184,6 @@ class custom_jvp:
                     raise TypeError(f"custom_jvp rule of {name}: tangent output {i} has shape "
                                     f"{ta.shape}, but the primal output has shape {a.shape}")
                 if ta.dtype != a.dtype and is_float(a.dtype):
-                    from funcad import lax
                     tl = lax.convert_element_type(tl, a.dtype)
                 t_fixed.append(tl)
             return [_to_value(x) for x in p_leaves], t_fixed
@@ -236,8 +235,6 @@ def _merge(static: dict, n: int):
 
 
 def _tree_add(a, b):
-    from funcad.tree_util import tree_map
-    from funcad import numpy as fnp
     return tree_map(fnp.add, a, b)
 
 
@@ -406,7 +403,6 @@ class custom_vjp:
             result = []
             for i, (c, a) in enumerate(zip(c_leaves, in_avals)):
                 if c is None:
-                    from funcad import lax
                     result.append(lax.full(a.shape, 0, a.dtype))
                     continue
                 c = _to_value(c)

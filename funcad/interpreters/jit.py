@@ -29,6 +29,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from funcad import core
+from funcad.codegen.compile import compile_source
+from funcad.codegen.lower import lower_jaxpr
 from funcad.config import config
 from funcad.core import Primitive, ShapedArray, Tracer, bind_with, check_dtype, get_aval
 from funcad.interpreters.jaxpr_util import batch_jaxpr_dims, hoist, jvp_jaxpr, trace_hoisted
@@ -68,8 +70,6 @@ class _Executable:
     __slots__ = ("fn", "source", "fn_name", "dims", "suffix", "scalar_in", "out_conv")
 
     def __init__(self, closed: ClosedJaxpr, name: str, parallel: bool):
-        from funcad.codegen.compile import compile_source
-        from funcad.codegen.lower import lower_jaxpr
         lowered = lower_jaxpr(closed.jaxpr, name=name, parallel=parallel,
                               exact_math=bool(_cfg["exact_math"]))
         self.source = lowered.source
@@ -311,7 +311,6 @@ class Lowered:
 
     def compile(self):
         """The Numba dispatcher for :attr:`source`."""
-        from funcad.codegen.compile import compile_source
         return compile_source(self.source, self.fn_name, parallel=self.parallel)
 
     def __str__(self):
@@ -523,7 +522,6 @@ class _Jitted:
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace and generate code for these arguments without running anything."""
-        from funcad.codegen.lower import lower_jaxpr
         dyn, static, nums = self._split(args, kwargs)
         leaves, treedef = tree_flatten(dyn)
         entry = self._trace(args, kwargs, nums, leaves, treedef)

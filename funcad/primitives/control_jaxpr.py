@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from funcad.core import ShapedArray, current_interpreter, new_interpreter
+from funcad.core import ShapedArray, current_interpreter, get_aval, new_interpreter
 from funcad.interpreters.jaxpr_util import (batch_jaxpr_dims, hoist, jvp_jaxpr,  # noqa: F401
                                             run, trace_hoisted)
 from funcad.interpreters.partial_eval import PartialEvalInterpreter
 from funcad.interpreters.stage import dce_jaxpr
 from funcad.ir import ClosedJaxpr, Jaxpr, Var
 from funcad.rule_util import Zero, instantiate
+from funcad.tree_util import tree_unflatten
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,7 +183,6 @@ def select_tree(pred, on_true: Sequence, on_false: Sequence) -> list:
     """Per leaf ``where(pred, t, f)``; ``pred`` is a (B,) bool array and every leaf has the
     batch at axis 0."""
     from funcad import lax
-    from funcad.core import get_aval
     out = []
     for t, f in zip(on_true, on_false):
         shape = get_aval(f).shape
@@ -210,5 +210,4 @@ class AvalStr:
 
 def type_str(treedef, avals: Sequence[ShapedArray]) -> str:
     """A pytree's type, e.g. ``(f64[3], {'n': i64[]})``."""
-    from funcad.tree_util import tree_unflatten
     return repr(tree_unflatten(treedef, [AvalStr(a) for a in avals]))

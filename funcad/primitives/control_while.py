@@ -415,13 +415,14 @@ def _wt_batch(vals, dims, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, cond_nconsts, fwd
 
 
 def _wt_partial_eval(pe, args, params):
-    # reverse mode of reverse mode: through while_sweeps_p, which builds on this module
+    # reverse mode of reverse mode, through while_sweeps_p
+    # cycle: funcad.primitives.control_while_transpose (while_sweeps_p) builds on this module
     from funcad.primitives.control_while_transpose import wt_partial_eval
     return wt_partial_eval(pe, args, params)
 
 
 def _wt_transpose(cts, *args, **params):
-    from funcad.primitives.control_while_transpose import wt_transpose
+    from funcad.primitives.control_while_transpose import wt_transpose  # cycle: as above
     return wt_transpose(cts, *args, **params)
 
 

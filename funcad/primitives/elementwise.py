@@ -23,6 +23,7 @@ from funcad.ir import Lit
 from funcad.lowering import Elementwise
 from funcad.primitives._family import check_kind, strict_same
 from funcad.rule_util import UndefinedPrimal, Zero, bdim_to, instantiate, zeros_like_aval
+from funcad.tree_util import tree_map
 
 __all__ = []  # filled by _export
 _LN2 = math.log(2.0)
@@ -511,6 +512,5 @@ __all__.append("stop_gradient_p")
 @_export
 def stop_gradient(x):
     """``x``, treated as a constant by every derivative (works on pytrees)."""
-    from funcad.tree_util import tree_map
     return tree_map(lambda a: stop_gradient_p.bind(a)
                     if not isinstance(a, (int, float, bool)) else a, x)
