@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad import lax
 from funcad.core import Primitive, ShapedArray, Tracer, bind_with, get_aval
 from funcad.interpreters.transpose import backward_pass
 from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
@@ -221,7 +220,7 @@ def _while_partial_eval(pe, args, params):
                          body_jaxpr=body, cond_nconsts=len(ckc) + nc,
                          body_nconsts=len(known_bc))
     i64 = ShapedArray((), np.int64)
-    counted, k = trace_hoisted(lambda *a: run(body, *a[:-1]) + [lax.add(a[-1], np.int64(1))],
+    counted, k = trace_hoisted(lambda *a: run(body, *a[:-1]) + [bi.add(a[-1], np.int64(1))],
                                body.in_avals + [i64], "partial_eval")
     outs = bind_with(pe.prev, while_p, *ckc, *cc, *k, *known_bc, *known_init, np.int64(0),
                      cond_jaxpr=insert_invars(cond, len(cond.in_avals), [i64]),
