@@ -285,8 +285,8 @@ class Primitive:
             if type(v) is per_primitive:
                 set_(self, f, v.make(self))
         if self.linear and self.jvp is None:
-            # a real cycle: the derived rule binds through funcad.primitives, built on this
-            from funcad.primitives._family import linear_jvp
+            # cycle: funcad.rule_util, which holds the derived rule, builds on this module
+            from funcad.rule_util import linear_jvp
             set_(self, "jvp", linear_jvp(self, self.linear_args))
         set_(self, "_sealed", True)
         if register:
@@ -431,7 +431,7 @@ _fnp_module = None
 def _fnp():
     global _fnp_module
     if _fnp_module is None:
-        from funcad import numpy as fnp  # late import: funcad.numpy builds on this module
+        from funcad import numpy as fnp  # cycle: funcad.numpy builds on this module
         _fnp_module = fnp
     return _fnp_module
 

@@ -24,13 +24,15 @@ from typing import Callable, Sequence
 import numpy as np
 
 from funcad.core import Primitive, Tracer, bind_with, get_aval, is_float, run_with
-from funcad import core
-from funcad.interpreters.batching import BatchInterpreter, BatchTracer, bdim_to_front
-from funcad.interpreters.jvp import Zero, instantiate, jvp_flat
+from funcad import core, lax
+from funcad import numpy as fnp
+from funcad.interpreters.batching import BatchInterpreter, BatchTracer
+from funcad.interpreters.jvp import jvp_flat
 from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.ir import ClosedJaxpr, eval_jaxpr
 from funcad.lowering import Call
-from funcad.tree_util import tree_flatten, tree_unflatten
+from funcad.rule_util import UndefinedPrimal, Zero, bdim_to_front, instantiate
+from funcad.tree_util import tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["custom_jvp", "custom_vjp"]
 
@@ -144,7 +146,6 @@ class custom_jvp:
                 c = rule(t, out, *primals)
                 t_out = c if t_out is None else _tree_add(t_out, c)
             if t_out is None:
-                from funcad.tree_util import tree_map
                 t_out = tree_map(lambda o: np.zeros_like(np.asarray(o)), out)
             return out, t_out
         if self.nondiff_argnums:
@@ -183,7 +184,6 @@ class custom_jvp:
                     raise TypeError(f"custom_jvp rule of {name}: tangent output {i} has shape "
                                     f"{ta.shape}, but the primal output has shape {a.shape}")
                 if ta.dtype != a.dtype and is_float(a.dtype):
-                    from funcad import lax
                     tl = lax.convert_element_type(tl, a.dtype)
                 t_fixed.append(tl)
             return [_to_value(x) for x in p_leaves], t_fixed
@@ -235,8 +235,6 @@ def _merge(static: dict, n: int):
 
 
 def _tree_add(a, b):
-    from funcad.tree_util import tree_map
-    from funcad import numpy as fnp
     return tree_map(fnp.add, a, b)
 
 
@@ -332,7 +330,6 @@ _lin_batch.needs_size = True
 
 
 def _lin_transpose(cts, *args, num_res, bwd_fn, call_jaxpr, out_avals, name):
-    from funcad.interpreters.transpose import UndefinedPrimal
     res, primals, tangents = _lin_split(list(args), num_res)
     if any(type(x) is UndefinedPrimal for x in list(res) + list(primals)):
         raise TypeError(f"custom_vjp function {name}: residuals cannot be linear")
@@ -406,7 +403,6 @@ class custom_vjp:
             result = []
             for i, (c, a) in enumerate(zip(c_leaves, in_avals)):
                 if c is None:
-                    from funcad import lax
                     result.append(lax.full(a.shape, 0, a.dtype))
                     continue
                 c = _to_value(c)

@@ -15,7 +15,7 @@ from funcad import lax
 from funcad import numpy as fnp
 from funcad.core import get_aval
 from funcad.numpy._util import asarray_of, canonical_axes, float_dtype, to_value
-from funcad.scipy.special import _stable_max, logsumexp
+from funcad.scipy.special import _stable_max, erf, logsumexp
 
 __all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "celu", "sigmoid", "log_sigmoid",
            "softplus", "silu", "swish", "gelu", "tanh", "softmax", "log_softmax", "logsumexp",
@@ -107,7 +107,6 @@ def gelu(x, approximate=True):
         inner = fnp.multiply(_SQRT_2_OVER_PI, fnp.add(x, fnp.multiply(0.044715,
                                                                       fnp.power(x, 3))))
         return fnp.multiply(fnp.multiply(0.5, x), fnp.add(1.0, fnp.tanh(inner)))
-    from funcad.scipy.special import erf
     return fnp.multiply(fnp.multiply(0.5, x), fnp.add(1.0, erf(fnp.multiply(x, 1 / math.sqrt(2)))))
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -30,6 +29,7 @@ import numpy as np
 from funcad import api
 from funcad.core import SUPPORTED_DTYPES, Primitive, get_aval, is_float, primitives
 from funcad.ir import Lit, typecheck_jaxpr
+from funcad.primitives._family import DEFAULT_DOMAIN, rand_array
 from funcad.tree_util import broadcast_prefix, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["check_grads", "check_jvp", "check_vjp", "check_zero_derivative", "check_vmap",
@@ -40,7 +40,6 @@ __all__ = ["check_grads", "check_jvp", "check_vjp", "check_zero_derivative", "ch
 #: The names of the generic checks; a primitive's ``xfail`` dict is keyed by these, either
 #: plainly (``"vmap"``) or for one dtype (``"vmap[int32]"``).
 CHECKS = ("abstract_eval", "staging", "jvp", "vjp", "order2", "vmap", "vmap_of_jvp")
-DEFAULT_DOMAIN = (-3.0, 3.0)
 DEFAULT_SHAPE = (3, 4)
 
 # eps, atol, rtol for finite differences; the tight tolerance compares two exact derivatives.
@@ -50,39 +49,6 @@ _TIGHT = {np.dtype("float64"): 1e-9, np.dtype("float32"): 1e-4}
 
 # ---------------------------------------------------------------------------------------------
 # Random values
-
-def rand_array(rng: np.random.Generator, shape: Sequence[int], dtype="float64",
-               lo: float = DEFAULT_DOMAIN[0], hi: float = DEFAULT_DOMAIN[1]) -> np.ndarray:
-    """A random array with values in ``[lo, hi]``.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        The source of randomness.
-    shape : sequence of int
-        Shape of the result.
-    dtype : dtype, optional
-        Floats are uniform in ``[lo, hi)``; integers uniform on the integers in ``[lo, hi]``;
-        bools are fair coin flips.
-    lo, hi : float, optional
-        The range (the primitive's domain for one argument).
-
-    Returns
-    -------
-    numpy.ndarray
-    """
-    dt = np.dtype(dtype)
-    shape = tuple(shape)
-    if dt.kind == "f":
-        out = rng.uniform(lo, hi, shape)
-    elif dt.kind in "iu":
-        out = rng.integers(math.ceil(lo), math.floor(hi) + 1, shape)
-    elif dt.kind == "b":
-        out = rng.random(shape) < 0.5
-    else:
-        raise TypeError(f"rand_array: unsupported dtype {dt}")
-    return np.asarray(out).astype(dt)
-
 
 def seeds():
     """Hypothesis strategy for a seed of :func:`numpy.random.default_rng`."""

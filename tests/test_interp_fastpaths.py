@@ -13,9 +13,10 @@ import funcad
 import funcad.numpy as fnp
 from funcad import lax
 from funcad.core import Primitive, get_aval
-from funcad.interpreters.jvp import JVPTracer, Zero
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass
+from funcad.interpreters.jvp import JVPTracer
+from funcad.interpreters.transpose import backward_pass
 from funcad.numpy._util import broadcast_shapes
+from funcad.rule_util import UndefinedPrimal, Zero
 
 # ---------------------------------------------------------------------------------------------
 # backward_pass: non-linear equations run forwards, linear ones are transposed

@@ -8,8 +8,7 @@ import funcad
 import funcad.numpy as fnp
 from funcad import lax, testing
 from funcad.core import Primitive, per_primitive, primitives
-from funcad.interpreters.batching import moveaxis
-from funcad.primitives._family import linear_jvp
+from funcad.rule_util import linear_jvp, moveaxis
 
 X = np.array([[0.3, -1.2, 2.0], [0.7, 0.1, -0.4]])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad.core import ShapedArray, Tracer, _SUPPORTED, get_aval
+from funcad.core import ShapedArray, Tracer, _SUPPORTED, check_dtype, get_aval
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 
@@ -34,7 +34,6 @@ def _abstractify(x) -> ShapedArray:
         return x
     if hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, (np.ndarray,
                                                                          np.generic, Tracer)):
-        from funcad.core import check_dtype
         return ShapedArray(x.shape, check_dtype(x.dtype))
     return get_aval(x)
 

@@ -13,10 +13,11 @@ from typing import Callable, Sequence
 from funcad.api._args import (_abstractify, _as_value, _flatten_fun, _flatten_fun_aux,
                               _fun_name, _split_aux)
 from funcad.core import ShapedArray, current_interpreter, get_aval, is_float, new_interpreter
-from funcad.interpreters.jvp import Zero, instantiate, jvp_flat
+from funcad.interpreters.jvp import jvp_flat
 from funcad.interpreters.partial_eval import PartialEvalInterpreter
 from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.ir import eval_jaxpr
+from funcad.rule_util import Zero, instantiate
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 

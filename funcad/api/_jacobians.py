@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from funcad import numpy as fnp
 from funcad.api._args import _argnums_tuple, _as_value, _fun_name, _partial_args
 from funcad.api._forward import jvp
 from funcad.api._reverse import _vjp
@@ -65,7 +66,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
             ya = get_aval(yl)
             # j: (N,) + y.shape  ->  y.shape + x_i.shape for each input leaf i
             j = np.moveaxis(np.asarray(j), 0, -1) if not isinstance(j, Tracer) else \
-                _fnp().moveaxis(j, 0, -1)
+                fnp.moveaxis(j, 0, -1)
             parts, start = [], 0
             for x, s in zip(d_leaves, sizes):
                 part = j[..., start:start + s]
@@ -78,11 +79,6 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         return (out, store["aux"]) if has_aux else out
 
     return jac
-
-
-def _fnp():
-    from funcad import numpy as fnp
-    return fnp
 
 
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):

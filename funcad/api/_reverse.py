@@ -16,9 +16,9 @@ from funcad.api._args import (_abstractify, _argnums_tuple, _as_value, _flatten_
                               _flatten_fun_aux, _fun_name, _partial_args, _split_aux)
 from funcad.api._forward import linearize_flat
 from funcad.core import get_aval, is_float
-from funcad.interpreters.jvp import instantiate, zeros_like_aval
 from funcad.interpreters.stage import trace_to_jaxpr
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, undefined
+from funcad.interpreters.transpose import backward_pass, undefined
+from funcad.rule_util import UndefinedPrimal, instantiate, zeros_like_aval
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 

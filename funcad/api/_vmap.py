@@ -12,9 +12,11 @@ import functools
 from typing import Callable
 
 from funcad.api._args import _as_value, _fun_name
-from funcad.core import current_interpreter, get_aval, new_interpreter
-from funcad.interpreters.batching import BatchInterpreter, BatchTracer, bdim_to
+from funcad.core import current_interpreter, get_aval, new_interpreter, set_interpreter
+from funcad.interpreters.batching import BatchInterpreter, BatchTracer
+from funcad.rule_util import bdim_to
 from funcad.tree_util import broadcast_prefix, tree_flatten, tree_unflatten
+from funcad.tree_util._nodes import _sorted_keys
 
 
 def _check_axis(who, axis, ndim, what):
@@ -39,7 +41,6 @@ def _paths(x, prefix: str) -> list:
         return [p for i, c in enumerate(x)
                 for p in _paths(c, f"{prefix}.{x._fields[i]}" if named else f"{prefix}[{i}]")]
     if t is dict:
-        from funcad.tree_util._nodes import _sorted_keys
         return [p for k in _sorted_keys(x) for p in _paths(x[k], f"{prefix}[{k!r}]")]
     n = len(tree_flatten(x)[0])
     return [prefix] if n == 1 and tree_flatten(x)[0][0] is x else \
@@ -152,7 +153,6 @@ class new_interpreter_prev:
     """Run a block under the interpreter below ``interp`` (to post-process its values)."""
 
     def __init__(self, interp):
-        from funcad.core import set_interpreter
         self.cm = set_interpreter(interp.prev)
 
     def __enter__(self):

@@ -62,6 +62,7 @@ from numba.core.caching import (CompileResultCacheImpl, FunctionCache, InTreeCac
 from numba.core.dispatcher import Dispatcher
 
 from funcad._memo import Memo
+from funcad.codegen import fastmath
 from funcad.codegen.memory import tune_malloc
 from funcad.config import config
 
@@ -340,7 +341,6 @@ def _cache_kernels(cache_dir: str) -> None:
     if _kernels_cached:
         return
     _kernels_cached = True
-    from funcad.codegen import fastmath
     _KernelLocator.cache_dir = cache_dir
     for obj in vars(fastmath).values():
         if isinstance(obj, Dispatcher) and isinstance(obj._cache, NullCache):

@@ -49,12 +49,13 @@ from typing import Iterator
 import numpy as np
 
 from funcad.codegen.emitter import Emitter, safe_name
-from funcad.codegen.fuse import Nest, plan_fusion
+from funcad.codegen.fuse import OPAQUE, Nest, plan_fusion
 from funcad.codegen.nest import NestEmitter
 from funcad.codegen.rewrite import cse_jaxpr, fold_index_ops, inline_calls
 from funcad.codegen.scalar_rules import literal
 from funcad.codegen.scalarise import scalarise_loops
-from funcad.ir import ClosedJaxpr, Jaxpr, Lit, Var
+from funcad.config import config
+from funcad.ir import ClosedJaxpr, Jaxpr, Lit, Var, _var_name
 from funcad.lowering import Control, Index, Opaque
 
 
@@ -130,7 +131,6 @@ class _Function:
         self.uses_prange = False
 
     def new_name(self) -> str:
-        from funcad.ir import _var_name
         name = safe_name(_var_name(self.n_names))
         self.n_names += 1
         return name
@@ -167,7 +167,6 @@ def _escaping(jaxpr: Jaxpr, plan, outs) -> set:
     ``fresh`` writes new arrays, so an escaping output does not make its inputs escape;
     everything else (reshape views, scatter reusing its operand, control flow passing operands
     through) is assumed to alias its inputs."""
-    from funcad.codegen.fuse import OPAQUE
     esc = {v for v in outs if type(v) is Var}
     for eqn in reversed(jaxpr.eqns):
         if not any(o in esc for o in eqn.outvars):
@@ -510,7 +509,6 @@ def lower_jaxpr(jaxpr: Jaxpr, *, name: str = "fn", parallel: bool = False,
     if jaxpr.constvars:
         raise ValueError("lower_jaxpr: move the constvars of the jaxpr to its invars first")
     if exact_math is None:
-        from funcad.config import config
         exact_math = bool(config.exact_math)
     jaxpr, extra = inline_calls(jaxpr)
     jaxpr = fold_index_ops(cse_jaxpr(scalarise_loops(cse_jaxpr(jaxpr))))

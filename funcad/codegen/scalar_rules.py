@@ -23,16 +23,13 @@ import math
 
 import numpy as np
 
-_FAST: frozenset | None = None
+from funcad.codegen import fastmath
+
+_FAST = frozenset(fastmath.__all__)
 
 
 def fast_kernels() -> frozenset:
-    """The names :mod:`funcad.codegen.fastmath` exports (imported on first use: loading it
-    defines Numba functions, which only jit needs)."""
-    global _FAST
-    if _FAST is None:
-        from funcad.codegen import fastmath
-        _FAST = frozenset(getattr(fastmath, "__all__", ()))
+    """The names :mod:`funcad.codegen.fastmath` exports."""
     return _FAST
 
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from funcad.core import ShapedArray, current_interpreter, is_float, new_interpreter
-from funcad.interpreters.batching import BatchInterpreter, BatchTracer, bdim_to_front
-from funcad.interpreters.jvp import Zero, instantiate, jvp_flat
+from funcad.interpreters.batching import BatchInterpreter, BatchTracer
+from funcad.interpreters.jvp import jvp_flat
 from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.ir import ClosedJaxpr, Jaxpr, eval_jaxpr
+from funcad.rule_util import Zero, bdim_to_front, instantiate
 
 __all__ = ["hoist", "trace_hoisted", "run", "jvp_jaxpr", "batch_jaxpr_dims"]
 

@@ -29,16 +29,17 @@ import numpy as np
 
 from funcad import core
 from funcad._memo import Memo
+from funcad.codegen.compile import compile_source
+from funcad.codegen.lower import lower_jaxpr
 from funcad.config import config
 from funcad.core import Primitive, ShapedArray, Tracer, bind_with, check_dtype, get_aval
-from funcad.interpreters.batching import needs_axis_size
 from funcad.interpreters.jaxpr_util import batch_jaxpr_dims, hoist, jvp_jaxpr, trace_hoisted
-from funcad.interpreters.jvp import Zero
 from funcad.interpreters.partial_eval import partial_eval_jaxpr
 from funcad.interpreters.stage import trace_to_jaxpr
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass
+from funcad.interpreters.transpose import backward_pass
 from funcad.ir import ClosedJaxpr, eval_jaxpr
 from funcad.lowering import Call
+from funcad.rule_util import UndefinedPrimal, Zero, needs_axis_size
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["jit", "jit_p", "Lowered"]
@@ -69,8 +70,6 @@ class _Executable:
     __slots__ = ("fn", "source", "fn_name", "dims", "suffix", "scalar_in", "out_conv")
 
     def __init__(self, closed: ClosedJaxpr, name: str, parallel: bool):
-        from funcad.codegen.compile import compile_source
-        from funcad.codegen.lower import lower_jaxpr
         lowered = lower_jaxpr(closed.jaxpr, name=name, parallel=parallel,
                               exact_math=bool(_cfg["exact_math"]))
         self.source = lowered.source
@@ -283,7 +282,6 @@ class Lowered:
 
     def compile(self):
         """The Numba dispatcher for :attr:`source`."""
-        from funcad.codegen.compile import compile_source
         return compile_source(self.source, self.fn_name, parallel=self.parallel)
 
     def __str__(self):
@@ -523,7 +521,6 @@ class _Jitted:
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace and generate code for these arguments without running anything."""
-        from funcad.codegen.lower import lower_jaxpr
         dyn, static, nums = self._split(args, kwargs)
         leaves, treedef = tree_flatten(dyn)
         entry = self._trace(args, kwargs, nums, leaves, treedef)

@@ -16,43 +16,13 @@ import numpy as np
 from funcad.core import (_AVALS, Interpreter, ShapedArray, Tracer, bind_with, memo_by_aval,
                          current_interpreter, get_aval, is_eager, new_interpreter, primitives,
                          raise_leaked, run_rule)
-
-
-class Zero:
-    """A tangent or cotangent that is known to be zero, with the aval it stands for."""
-    __slots__ = ("aval",)
-
-    def __init__(self, aval: ShapedArray):
-        self.aval = aval
-
-    def __repr__(self):
-        return f"Zero({self.aval.str_short()})"
+from funcad.rule_util import Zero
 
 
 # The (shared, immutable) Zero of an aval: interpreters make one per non-differentiated operand
 # of every bind, so they reuse one object per aval instead of allocating.
 zero = memo_by_aval(Zero, "jvp.zero: aval -> Zero")
 _ZEROS = zero.table   # id(aval) -> Zero(aval), read inline by JVPInterpreter.interpret
-
-
-def zeros_like_aval(aval: ShapedArray):
-    if is_eager():  # a plain array; under a transformation, a broadcast of a scalar
-        return np.zeros(aval.shape, aval.dtype)
-    from funcad import lax
-    return lax.full(aval.shape, 0, aval.dtype)
-
-
-def instantiate(t):
-    """An array for a tangent, turning a symbolic Zero into real zeros."""
-    return zeros_like_aval(t.aval) if type(t) is Zero else t
-
-
-def add_tangents(a, b):
-    if type(a) is Zero:
-        return b
-    if type(b) is Zero:
-        return a
-    return primitives["add"].bind(a, b)
 
 
 _ndarray = np.ndarray

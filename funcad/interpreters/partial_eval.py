@@ -19,8 +19,8 @@ import numpy as np
 
 from funcad.core import (ShapedArray, Tracer, bind_with, current_interpreter, eval_interpreter,
                          new_interpreter)
-from funcad.interpreters.stage import StagingInterpreter, StagingTracer
-from funcad.ir import ClosedJaxpr, eval_jaxpr
+from funcad.interpreters.stage import StagingInterpreter, StagingTracer, trace_to_jaxpr
+from funcad.ir import ClosedJaxpr, Jaxpr, eval_jaxpr
 
 _ndarray = np.ndarray
 
@@ -73,7 +73,6 @@ def partial_eval_jaxpr(closed: ClosedJaxpr, unknowns: Sequence[bool], name="part
     returns the known outputs followed by residuals; ``unknown`` takes the residuals followed
     by the unknown inputs and returns the unknown outputs. Both are ClosedJaxprs.
     """
-    from funcad.interpreters.stage import trace_to_jaxpr
     in_avals = closed.in_avals
     known_avals = [a for a, u in zip(in_avals, unknowns) if not u]
     result = {}
@@ -97,6 +96,5 @@ def partial_eval_jaxpr(closed: ClosedJaxpr, unknowns: Sequence[bool], name="part
     num_res = len(unknown_closed.consts)
     # Turn the residual constants of the unknown jaxpr into leading inputs.
     uj = unknown_closed.jaxpr
-    from funcad.ir import Jaxpr
     unknown = ClosedJaxpr(Jaxpr([], uj.constvars + uj.invars, uj.eqns, uj.outvars), [])
     return known, unknown, result["out_unknowns"], num_res

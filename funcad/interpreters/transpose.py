@@ -12,23 +12,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from funcad.core import ShapedArray, memo_by_aval
-from funcad.interpreters.jvp import Zero, add_tangents
 from funcad.ir import Jaxpr, Lit
-
-
-class UndefinedPrimal:
-    """Stands for a linear input of a primitive during transposition."""
-    __slots__ = ("aval",)
-
-    def __init__(self, aval: ShapedArray):
-        self.aval = aval
-
-    def __repr__(self):
-        return f"UndefinedPrimal({self.aval.str_short()})"
-
-
-def is_undefined(x) -> bool:
-    return type(x) is UndefinedPrimal
+from funcad.rule_util import UndefinedPrimal, Zero, add_tangents
 
 
 # The shared UndefinedPrimal of an aval (it is immutable; the backward pass marks every linear

@@ -208,6 +208,7 @@ def to_value(x):
         check_dtype(x.dtype, "funcad.numpy")
         return x
     if isinstance(x, (list, tuple)):
+        # cycle: funcad.numpy.creation builds on this module
         from funcad.numpy.creation import array
         return array(x)
     return np.asarray(x, get_aval(x).dtype)

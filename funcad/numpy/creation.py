@@ -9,6 +9,9 @@ from funcad import lax
 from funcad.core import ConcretizationError, Tracer, check_dtype, get_aval
 from funcad.numpy._util import (asarray_of, broadcast_to, canonical_axis, has_tracer,
                                 result_type, to_value)
+from funcad.numpy import ufuncs
+from funcad.numpy.shape import concatenate, moveaxis, stack
+from funcad.numpy.ufuncs import where
 
 __all__ = ["array", "asarray", "copy", "zeros", "ones", "full", "empty", "zeros_like",
            "ones_like", "full_like", "empty_like", "arange", "linspace", "eye", "identity",
@@ -37,7 +40,6 @@ def array(object, dtype=None, copy=True, ndmin=0):
         if isinstance(object, Tracer):
             out = object
         else:
-            from funcad.numpy.shape import stack
             out = stack([array(o) for o in object])
         if dtype is not None:
             out = asarray_of(out, check_dtype(dtype, "fnp.array"))
@@ -152,7 +154,6 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         if dtype is not None:
             check_dtype(dtype, "fnp.linspace")
         return np.linspace(start, stop, num, endpoint, retstep, dtype, axis)
-    from funcad.numpy import ufuncs
     num = int(num)
     if num < 0:
         raise ValueError(f"fnp.linspace: number of samples, {num}, must be non-negative")
@@ -168,10 +169,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     y = ufuncs.add(ufuncs.multiply(i, step), start) if div > 0 else ufuncs.add(
         ufuncs.multiply(i, delta), start)
     if endpoint and num > 1:
-        from funcad.numpy.shape import concatenate
         y = concatenate([y[:-1], ufuncs.add(stop, np.zeros((1,) + (1,) * nd, dt))], 0)
     if axis != 0:
-        from funcad.numpy.shape import moveaxis
         y = moveaxis(y, 0, canonical_axis("fnp.linspace", axis, nd + 1))
     if dtype is not None:
         dtype = check_dtype(dtype, "fnp.linspace")
@@ -208,7 +207,6 @@ def tril(m, k=0):
     """``numpy.tril``: zeros above the k-th diagonal (of the last two axes)."""
     if not has_tracer(m):
         return np.tril(m, k)
-    from funcad.numpy.ufuncs import where
     m, mask = _tri_mask("fnp.tril", m, k, True)
     return where(mask, m, np.zeros((), get_aval(m).dtype))
 
@@ -217,7 +215,6 @@ def triu(m, k=0):
     """``numpy.triu``: zeros below the k-th diagonal (of the last two axes)."""
     if not has_tracer(m):
         return np.triu(m, k)
-    from funcad.numpy.ufuncs import where
     m, mask = _tri_mask("fnp.triu", m, k, False)
     return where(mask, m, np.zeros((), get_aval(m).dtype))
 

@@ -24,6 +24,8 @@ import numpy as np
 from funcad import core, lax
 from funcad.core import ConcretizationError, Tracer, get_aval
 from funcad.numpy._util import asarray_of, broadcast_shapes, broadcast_to, has_tracer, to_value
+from funcad.numpy import ufuncs
+from funcad.numpy.ufuncs import negative, reciprocal
 
 __all__ = ["at", "take", "take_along_axis", "NonConcreteBooleanIndexError"]
 _INT64 = np.dtype("int64")
@@ -267,7 +269,6 @@ class _IndexUpdateRef:
 
     def subtract(self, v):
         """``x[idx] -= v``, accumulating over repeated indices."""
-        from funcad.numpy.ufuncs import negative
         return self._update(negative(to_value(v)), "add")
 
     def multiply(self, v):
@@ -278,7 +279,6 @@ class _IndexUpdateRef:
 
     def divide(self, v):
         """``x[idx] /= v`` (float arrays), accumulating over repeated indices."""
-        from funcad.numpy.ufuncs import reciprocal
         return self._update(reciprocal(to_value(v)), "mul")
 
     def min(self, v):
@@ -319,7 +319,6 @@ def take(a, indices, axis=None, mode=None):
     axis = core.canonicalize_axis(axis, nd, "fnp.take")
     n = get_aval(a).shape[axis]
     if mode in ("clip", "wrap"):
-        from funcad.numpy import ufuncs
         indices = (ufuncs.clip(indices, 0, n - 1) if mode == "clip"
                    else ufuncs.remainder(indices, n))
     elif mode not in (None, "raise"):

@@ -27,6 +27,7 @@ from funcad.numpy._util import (asarray_of, broadcast_shapes, broadcast_to, eage
                                 to_value)
 from funcad.numpy.linear import matmul, tensordot  # noqa: F401  (np.linalg has them too)
 from funcad.numpy.linear import diagonal as _diagonal, outer as _outer, trace as _trace
+from funcad.numpy import creation as _cr, reductions as _red, ufuncs as _uf
 from funcad.primitives import decompositions as _dec, linalg as _la
 
 __all__ = ["LinAlgError", "solve", "inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh",
@@ -37,11 +38,6 @@ LinAlgError = np.linalg.LinAlgError
 SlogdetResult = collections.namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = collections.namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 QRResult = collections.namedtuple("QRResult", ["Q", "R"])
-
-
-def _fnp():
-    from funcad import numpy as fnp  # late: funcad.numpy imports this module
-    return fnp
 
 
 def _eager_np(name):
@@ -178,21 +174,20 @@ def qr(a, mode="reduced"):
 # norms
 
 def _vector_norm(x, ord, axis, keepdims):
-    fnp = _fnp()
     kw = dict(axis=axis, keepdims=keepdims)
     if ord is None or (not isinstance(ord, str) and ord == 2):
-        return fnp.sqrt(fnp.sum(x * x, **kw))
+        return _uf.sqrt(_red.sum(x * x, **kw))
     if isinstance(ord, str):
         raise ValueError(f"fnp.linalg.norm: invalid norm order {ord!r} for vectors")
     if ord == np.inf:
-        return fnp.max(fnp.abs(x), **kw)
+        return _red.max(_uf.abs(x), **kw)
     if ord == -np.inf:
-        return fnp.min(fnp.abs(x), **kw)
+        return _red.min(_uf.abs(x), **kw)
     if ord == 0:
-        return fnp.sum(fnp.asarray(fnp.not_equal(x, 0), dtype=get_aval(x).dtype), **kw)
+        return _red.sum(_cr.asarray(_uf.not_equal(x, 0), dtype=get_aval(x).dtype), **kw)
     if ord == 1:
-        return fnp.sum(fnp.abs(x), **kw)
-    return fnp.power(fnp.sum(fnp.power(fnp.abs(x), ord), **kw), 1.0 / ord)
+        return _red.sum(_uf.abs(x), **kw)
+    return _uf.power(_red.sum(_uf.power(_uf.abs(x), ord), **kw), 1.0 / ord)
 
 
 def _singular_values(x, r, c):
@@ -212,22 +207,21 @@ def _singular_values(x, r, c):
 
 
 def _matrix_norm(x, ord, r, c, keepdims):
-    fnp = _fnp()
     shape = _shape(x)
     if ord in (2, -2, "nuc") and not isinstance(ord, bool):
         if shape[r] == 0 or shape[c] == 0:
             raise ValueError("fnp.linalg.norm: spectral norms of empty matrices are undefined")
         sv = _singular_values(x, r, c)
-        red = {2: fnp.max, -2: fnp.min, "nuc": fnp.sum}[ord]
+        red = {2: _red.max, -2: _red.min, "nuc": _red.sum}[ord]
         out = red(sv, axis=-1)
     elif ord in (1, -1):
-        red = fnp.max if ord == 1 else fnp.min
-        out = red(fnp.sum(fnp.abs(x), axis=r), axis=c - 1 if c > r else c)
+        red = _red.max if ord == 1 else _red.min
+        out = red(_red.sum(_uf.abs(x), axis=r), axis=c - 1 if c > r else c)
     elif ord in (np.inf, -np.inf):
-        red = fnp.max if ord == np.inf else fnp.min
-        out = red(fnp.sum(fnp.abs(x), axis=c), axis=r - 1 if r > c else r)
+        red = _red.max if ord == np.inf else _red.min
+        out = red(_red.sum(_uf.abs(x), axis=c), axis=r - 1 if r > c else r)
     elif ord in (None, "fro", "f"):
-        out = fnp.sqrt(fnp.sum(x * x, axis=(r, c)))
+        out = _uf.sqrt(_red.sum(x * x, axis=(r, c)))
     else:
         raise ValueError(f"fnp.linalg.norm: invalid norm order {ord!r} for matrices")
     if keepdims:
@@ -249,14 +243,13 @@ def norm(x, ord=None, axis=None, keepdims=False):
     or any p along one axis; matrix ``ord`` None/'fro', 1, -1, inf, -inf, 2, -2, 'nuc' over
     two axes. ``axis=None`` means the whole (1-D or 2-D) array; ``ord=None`` with
     ``axis=None`` is the 2-norm of the flattened array for any rank."""
-    fnp = _fnp()
     (x,) = _floats(x)
     shape = _shape(x)
     nd = len(shape)
     if axis is None:
         if ord is None or (ord in ("f", "fro") and nd == 2) or (
                 not isinstance(ord, str) and ord == 2 and nd == 1):
-            out = fnp.sqrt(fnp.sum(x * x))
+            out = _uf.sqrt(_red.sum(x * x))
             return lax.reshape(out, (1,) * nd) if keepdims else out
         axis = tuple(range(nd))
     elif not isinstance(axis, tuple):

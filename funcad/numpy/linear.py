@@ -21,6 +21,8 @@ from funcad.core import check_dtype, get_aval
 from funcad.primitives.linalg import dot_general_p
 from funcad.numpy._util import (asarray_of, broadcast_shapes, broadcast_to, eager, holds,
                                 is_option, result_type, to_value)
+from funcad.numpy.reductions import sum as _sum
+from funcad.numpy.ufuncs import multiply
 
 __all__ = ["dot", "matmul", "vdot", "inner", "outer", "tensordot", "einsum", "trace",
            "diagonal"]
@@ -50,7 +52,6 @@ def _shape(x):
 
 
 def _scale(x, y):
-    from funcad.numpy.ufuncs import multiply
     return multiply(x, y)
 
 
@@ -219,7 +220,6 @@ def _diagonal(a, offset, ax1, ax2):
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None):
     """``np.trace``: the sum of ``diagonal(a, offset, axis1, axis2)``, summed as ``np.sum``
     sums (small ints become int64)."""
-    from funcad.numpy.reductions import sum as _sum
     if dtype is not None:  # before fnp.sum, whose eager path hands any dtype to np.sum
         dtype = check_dtype(dtype, "fnp.trace")
     d = diagonal(a, offset, axis1, axis2)

@@ -16,6 +16,8 @@ from funcad.primitives.reductions import reduce_sum_p
 from funcad.primitives.shape import reshape_p
 from funcad.numpy._util import (asarray_of, broadcast_to, canonical_axes, canonical_axis,
                                 eager, is_plain, scalar_like, to_value)
+from funcad.numpy import ufuncs
+from funcad.numpy.ufuncs import isnan, logical_not, multiply, subtract, to_bool, true_divide
 
 __all__ = ["sum", "prod", "mean", "var", "std", "max", "min", "amax", "amin", "ptp", "argmax",
            "argmin", "all", "any", "cumsum", "cumprod", "count_nonzero", "average", "nansum",
@@ -125,7 +127,6 @@ def _extremum(name, np_fn, lax_fn, pick):
             return _keep(lax.full(shape, initial, av.dtype), av.shape, axes, keepdims)
         out = lax_fn(a, axes)
         if initial is not None:
-            from funcad.numpy import ufuncs
             out = getattr(ufuncs, pick)(out, initial)
         return _keep(out, av.shape, axes, keepdims)
     fn.__name__ = fn.__qualname__ = name
@@ -143,7 +144,6 @@ amin = _extremum("amin", np.amin, lax.reduce_min, "minimum")
 @eager(np.ptp)
 def ptp(a, axis=None, keepdims=False):
     """``numpy.ptp``: ``max - min``."""
-    from funcad.numpy.ufuncs import subtract
     return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
 
 
@@ -152,7 +152,6 @@ def _bool_reduce(name, np_fn, lax_fn):
 
     @eager(np_fn)
     def fn(a, axis=None, keepdims=False):
-        from funcad.numpy.ufuncs import to_bool
         a, av, axes = _prepare(who, to_bool(a), axis)
         if av.size == 0:  # the identity: all() of nothing is True
             shape = tuple(s for i, s in enumerate(av.shape) if i not in axes)
@@ -231,7 +230,6 @@ def cumprod(a, axis=None, dtype=None):
 @eager(np.count_nonzero)
 def count_nonzero(a, axis=None, keepdims=False):
     """``numpy.count_nonzero`` (int64)."""
-    from funcad.numpy.ufuncs import to_bool
     return sum(asarray_of(to_bool(a), np.dtype("int64")), axis=axis, keepdims=keepdims)
 
 
@@ -239,7 +237,6 @@ def count_nonzero(a, axis=None, keepdims=False):
 def average(a, axis=None, weights=None, returned=False, keepdims=False):
     """``numpy.average``: the mean, or ``sum(a * w) / sum(w)`` with ``weights`` (which have
     ``a``'s shape, or are 1-D along a single ``axis``)."""
-    from funcad.numpy.ufuncs import multiply, true_divide
     if weights is None:
         avg = mean(a, axis=axis, keepdims=keepdims)
         if not returned:
@@ -281,7 +278,6 @@ def nansum(a, axis=None, dtype=None, keepdims=False):
 @eager(np.nanmean)
 def nanmean(a, axis=None, dtype=None, keepdims=False):
     """``numpy.nanmean``: the mean of the non-NaN elements."""
-    from funcad.numpy.ufuncs import isnan, logical_not, true_divide
     a = to_value(a)
     if get_aval(a).dtype.kind != "f":
         return mean(a, axis=axis, dtype=dtype, keepdims=keepdims)

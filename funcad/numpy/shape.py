@@ -14,6 +14,8 @@ from funcad.core import ConcretizationError, Tracer, get_aval
 from funcad.numpy._util import (asarray_of, broadcast_shapes as _bshapes,
                                 broadcast_to as _broadcast_to, canonical_axes, canonical_axis,
                                 eager, is_plain, result_type, to_value)
+from funcad.numpy.indexing import take
+from funcad.numpy.ufuncs import remainder
 
 __all__ = ["reshape", "ravel", "transpose", "permute_dims", "swapaxes", "moveaxis",
            "expand_dims", "squeeze", "broadcast_to", "broadcast_arrays", "broadcast_shapes",
@@ -345,7 +347,6 @@ def repeat(a, repeats, axis=None):
         return lax.reshape(b, av.shape[:ax] + (n * r,) + av.shape[ax + 1:])
     if reps.shape != (n,):
         raise ValueError(f"fnp.repeat: {reps.size} repeat counts for an axis of length {n}")
-    from funcad.numpy.indexing import take
     return take(a, np.repeat(np.arange(n), reps), axis=ax)
 
 
@@ -384,7 +385,6 @@ def _roll_axis(a, shift, ax):
         tail = lax.slice(a, tuple(n - s if d == ax else 0 for d in range(nd)), shape)
         return lax.concatenate([tail, head], ax)
     # a traced shift: a dynamic slice of two copies, starting at (n - shift) mod n
-    from funcad.numpy.ufuncs import remainder
     start = remainder(lax.sub(np.asarray(n, np.int64), asarray_of(shift, np.int64)), n)
     zero = np.asarray(0, np.int64)
     two = lax.concatenate([a, a], ax)

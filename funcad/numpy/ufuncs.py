@@ -536,6 +536,7 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 @_export
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """``numpy.allclose``: ``all(isclose(a, b))``."""
+    # cycle: funcad.numpy.reductions builds on this module
     from funcad.numpy.reductions import all as all_
     return all_(isclose(a, b, rtol, atol, equal_nan))
 

@@ -1,6 +1,6 @@
-"""Primitive declarations, one module per family. Importing this package registers them all
-in ``funcad.core.primitives``."""
+"""Primitive declarations, one module per family. Importing this package registers the
+first-order primitives in ``funcad.core.primitives``; the control-flow ones register when
+``funcad.lax`` imports ``funcad.primitives.control`` (they sit a layer higher:
+docs/architecture.md, "Layers")."""
 from funcad.primitives import elementwise, binary, shape, indexing, reductions, linalg  # noqa: F401
 from funcad.primitives import decompositions, sorting  # noqa: F401
-from funcad.primitives import control  # noqa: F401
-from funcad.primitives import control_while_transpose  # noqa: F401

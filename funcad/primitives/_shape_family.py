@@ -8,7 +8,8 @@ rules (which receive ``UndefinedPrimal`` for the linear inputs) and the generate
 from __future__ import annotations
 
 from funcad.core import Primitive, get_aval
-from funcad.interpreters.transpose import UndefinedPrimal
+from funcad.primitives._family import rand_array
+from funcad.rule_util import UndefinedPrimal
 
 
 def declare_linear(name, impl, abstract_eval, transpose, batch, *, exports, linear_args=None,
@@ -32,8 +33,7 @@ def aval_of(x):
 
 
 def rand(rng, shape, dtype, lo=-3.0, hi=3.0):
-    """Random test input (for ``test_args``; funcad.testing is imported only when testing)."""
-    from funcad.testing import rand_array
+    """Random test input (for ``test_args``)."""
     return rand_array(rng, shape, dtype, lo, hi)
 
 

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad import lax
 from funcad.codegen.scalar_rules import binop, template
 from funcad.core import Primitive, bool_, get_aval, per_primitive
-from funcad.interpreters.jvp import Zero, add_tangents, zero
-from funcad.interpreters.transpose import UndefinedPrimal
 from funcad.ir import Lit
 from funcad.lowering import Elementwise
-from funcad.primitives._family import check_kind
-from funcad.primitives.elementwise import (_PY_SCALARS, _binary_aval, _coerce2,
-                                           _elementwise_batch, _scalar_like, _unbroadcast,
-                                           _undef, _zero_jvp, neg)
+from funcad.primitives._family import (PY_SCALARS, binary_aval, check_kind, coerce2,
+                                       elementwise_batch, scalar_like, unbroadcast, zero_jvp)
+from funcad.rule_util import UndefinedPrimal, Zero, add_tangents, is_undefined
 
 __all__ = []  # filled by _export
 _E = Elementwise
+
+# The rules call this module's own functions (add, mul, pow, ...: lax's, not Python's), which
+# the loop at the end defines before any rule runs, and elementwise's (neg, select_n, ...)
+# through an import inside the rule: elementwise.py builds on this module.
 
 
 def _export(fn):
@@ -45,7 +45,7 @@ def _binary_jvp(dx, dy):
             a = get_aval(ans)
             if type(tx) is Zero:
                 if type(ty) is Zero:
-                    return ans, zero(a)
+                    return ans, Zero(a)
                 return ans, _full_shape(dy(ty, ans, x, y), a)
             out = _full_shape(dx(tx, ans, x, y), a)
             if type(ty) is not Zero:
@@ -62,27 +62,30 @@ def binary(name, impl, dx, dy, lowering, *, kinds="f", domain=((-3.0, 3.0), (-3.
     :class:`~funcad.lowering.Elementwise` description."""
 
     def abstract_eval(x, y):
-        a = x if x is y else _binary_aval(name, x, y)  # avals are shared: often the same
+        a = x if x is y else binary_aval(name, x, y)  # avals are shared: often the same
         if a.dtype.kind not in kinds:
             check_kind(name, a, kinds)
         return a if out_dtype is None else a.update(dtype=out_dtype)
 
     if dx is None and dy is None:
-        jvp = per_primitive(_zero_jvp)
+        jvp = per_primitive(zero_jvp)
     elif jvp is None:
         jvp = _binary_jvp(dx, dy)
     return Primitive(name, impl=impl, abstract_eval=abstract_eval, domain=domain, jvp=jvp,
-                     batch=per_primitive(_elementwise_batch), lowering=lowering, **extra)
+                     batch=per_primitive(elementwise_batch), lowering=lowering, **extra)
 
 
 def _full_shape(t, aval):
-    return t if get_aval(t).shape == aval.shape else lax.broadcast_in_dim(t, aval.shape, ())
+    if get_aval(t).shape == aval.shape:
+        return t
+    from funcad.primitives.shape import broadcast_in_dim  # cycle: shape builds on binary
+    return broadcast_in_dim(t, aval.shape, ())
 
 
 def _wrap_binary(name, prim):
     def fn(x, y):
-        if isinstance(x, _PY_SCALARS) or isinstance(y, _PY_SCALARS):
-            x, y = _coerce2(x, y)
+        if isinstance(x, PY_SCALARS) or isinstance(y, PY_SCALARS):
+            x, y = coerce2(x, y)
         return prim.bind(x, y)
     fn.__name__ = name
     fn.__doc__ = (f"Elementwise `{name}` (lax primitive: equal shapes and dtypes; a Python "
@@ -91,13 +94,14 @@ def _wrap_binary(name, prim):
 
 
 def _add_transpose(ct, x, y):
-    return [_unbroadcast(ct, x.aval) if type(x) is UndefinedPrimal else None,
-            _unbroadcast(ct, y.aval) if type(y) is UndefinedPrimal else None]
+    return [unbroadcast(ct, x.aval) if type(x) is UndefinedPrimal else None,
+            unbroadcast(ct, y.aval) if type(y) is UndefinedPrimal else None]
 
 
 def _sub_transpose(ct, x, y):
-    return [_unbroadcast(ct, x.aval) if type(x) is UndefinedPrimal else None,
-            _unbroadcast(lax.neg(ct), y.aval) if type(y) is UndefinedPrimal else None]
+    from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+    return [unbroadcast(ct, x.aval) if type(x) is UndefinedPrimal else None,
+            unbroadcast(ew.neg(ct), y.aval) if type(y) is UndefinedPrimal else None]
 
 
 def _mul_transpose(ct, x, y):
@@ -105,27 +109,28 @@ def _mul_transpose(ct, x, y):
     if ux and uy:
         raise TypeError("lax.mul: cannot transpose a product of two linear values "
                         "(the function is not linear)")
-    return [_unbroadcast(lax.mul(ct, y), x.aval) if ux else None,
-            _unbroadcast(lax.mul(x, ct), y.aval) if uy else None]
+    return [unbroadcast(mul(ct, y), x.aval) if ux else None,
+            unbroadcast(mul(x, ct), y.aval) if uy else None]
 
 
 def _div_transpose(ct, x, y):
-    if _undef(y):
+    if is_undefined(y):
         raise TypeError("lax.div: cannot transpose with respect to the divisor "
                         "(the function is not linear in it)")
-    return [_unbroadcast(lax.div(ct, y), x.aval), None]
+    return [unbroadcast(div(ct, y), x.aval), None]
 
 
 def _sub_jvp(primals, tangents):
     # tx - ty as one equation (the family's rule would stage neg(ty) and an add)
     (x, y), (tx, ty) = primals, tangents
-    ans = sub(x, y)  # noqa: F821  (lax.sub, exported below)
+    ans = sub(x, y)
     a = get_aval(ans)
     if type(ty) is Zero:
-        return ans, zero(a) if type(tx) is Zero else _full_shape(tx, a)
+        return ans, Zero(a) if type(tx) is Zero else _full_shape(tx, a)
     if type(tx) is Zero:
-        return ans, _full_shape(neg(ty), a)
-    return ans, sub(tx, ty)  # noqa: F821  (a rank-0 operand broadcasts, as in the primal)
+        from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+        return ans, _full_shape(ew.neg(ty), a)
+    return ans, sub(tx, ty)  # a rank-0 operand broadcasts, as in the primal
 
 
 def _int_div_impl(x, y):
@@ -137,38 +142,53 @@ def _int_div_impl(x, y):
     return (q + fix).astype(x.dtype, copy=False)
 
 
+def _sub_dy(t, ans, x, y):
+    from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+    return ew.neg(t)
+
+
+def _div_dy(t, ans, x, y):
+    from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+    return ew.neg(mul(t, div(ans, y)))
+
+
 def _rem_dy(t, ans, x, y):
-    q = lax.round(lax.div(lax.sub(x, ans), y))
-    return lax.neg(lax.mul(t, q))
+    from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+    q = ew.round(div(sub(x, ans), y))
+    return ew.neg(mul(t, q))
 
 
 def _pow_dx(t, ans, x, y):
     # y * x**(y-1), defined as 0 where y == 0 (also at x == 0)
-    d = lax.mul(y, lax.pow(x, lax.sub(y, 1.0)))
-    return lax.mul(t, lax.select_n(lax.eq(y, _scalar_like(0.0, y)), d, _scalar_like(0.0, d)))
+    from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+    d = mul(y, pow(x, sub(y, 1.0)))
+    return mul(t, ew.select_n(eq(y, scalar_like(0.0, y)), d, scalar_like(0.0, d)))
 
 
 def _pow_dy(t, ans, x, y):
     # log(x) * x**y, defined as 0 where x == 0
-    zero = lax.eq(x, _scalar_like(0.0, x))
-    safe_x = lax.select_n(zero, x, _scalar_like(1.0, x))
-    return lax.mul(t, lax.mul(lax.log(safe_x), ans))
+    from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+    zero = eq(x, scalar_like(0.0, x))
+    safe_x = ew.select_n(zero, x, scalar_like(1.0, x))
+    return mul(t, mul(ew.log(safe_x), ans))
 
 
 def _minmax_d(pick_x):
     def d(t, ans, x, y):
         # ties split the tangent evenly, as in JAX
-        cmp = lax.gt if pick_x else lax.lt
-        w = lax.add(lax.convert_element_type(cmp(x, y), get_aval(x).dtype),
-                    lax.mul(lax.convert_element_type(lax.eq(x, y), get_aval(x).dtype), 0.5))
-        return lax.mul(t, w)
+        from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+        cmp = gt if pick_x else lt
+        w = add(ew.convert_element_type(cmp(x, y), get_aval(x).dtype),
+                mul(ew.convert_element_type(eq(x, y), get_aval(x).dtype), 0.5))
+        return mul(t, w)
     return d
 
 
 def _atan2_d(which):
     def d(t, ans, x, y):
-        r = lax.add(lax.mul(x, x), lax.mul(y, y))
-        return lax.mul(t, lax.div(y, r)) if which == 0 else lax.neg(lax.mul(t, lax.div(x, r)))
+        from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+        r = add(mul(x, x), mul(y, y))
+        return mul(t, div(y, r)) if which == 0 else ew.neg(mul(t, div(x, r)))
     return d
 
 
@@ -241,15 +261,14 @@ _B["add"] = binary("add", np.add, lambda t, a, x, y: t, lambda t, a, x, y: t,
                    _E(binop("+"), simplify=_zero_identity(True),
                       never_negzero=lambda rw, atoms: any(map(rw.never_negzero, atoms))),
                    kinds="fi", linear=True, transpose=_add_transpose)
-_B["sub"] = binary("sub", np.subtract, lambda t, a, x, y: t, lambda t, a, x, y: lax.neg(t),
+_B["sub"] = binary("sub", np.subtract, lambda t, a, x, y: t, _sub_dy,
                    _E(binop("-"), simplify=_zero_identity(False),
                       never_negzero=lambda rw, atoms: rw.never_negzero(atoms[0])),
                    kinds="fi", linear=True, transpose=_sub_transpose, jvp=_sub_jvp)
-_B["mul"] = binary("mul", np.multiply, lambda t, a, x, y: lax.mul(t, y),
-                   lambda t, a, x, y: lax.mul(x, t), _E(binop("*"), simplify=_mul_identity),
+_B["mul"] = binary("mul", np.multiply, lambda t, a, x, y: mul(t, y),
+                   lambda t, a, x, y: mul(x, t), _E(binop("*"), simplify=_mul_identity),
                    kinds="fi", transpose=_mul_transpose)
-_B["div"] = binary("div", _int_div_impl, lambda t, a, x, y: lax.div(t, y),
-                   lambda t, a, x, y: lax.neg(lax.mul(t, lax.div(a, y))), _E(_div_scalar),
+_B["div"] = binary("div", _int_div_impl, lambda t, a, x, y: div(t, y), _div_dy, _E(_div_scalar),
                    kinds="fi", transpose=_div_transpose, domain=((-3.0, 3.0), (0.5, 3.0)))
 _B["rem"] = binary("rem", np.fmod, lambda t, a, x, y: t, _rem_dy, _E(_rem_scalar), kinds="fi",
                    domain=((-3.0, 3.0), (0.7, 3.0)))

@@ -29,13 +29,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from funcad import lax
 from funcad.core import Tracer, get_aval, int32, int64
 from funcad.interpreters.stage import trace_to_jaxpr
+from funcad.primitives import binary as bi, elementwise as ew
 from funcad.primitives.control_cond import cond_p
 from funcad.primitives.control_jaxpr import hoist, join_consts, type_str
 from funcad.primitives.control_scan import scan_p
 from funcad.primitives.control_while import while_p, while_transpose_p
+from funcad.primitives import control_while_transpose  # noqa: F401  (registers while_sweeps)
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "map", "cond_p", "while_p",
@@ -145,8 +146,8 @@ def cond(pred, true_fun: Callable, false_fun: Callable, *operands):
         raise TypeError(f"lax.cond: pred must be a scalar, got {pa.str_short()}. For an "
                         f"elementwise choice use lax.select or fnp.where.")
     if pa.dtype.kind != "b":
-        pred = lax.ne(pred, np.asarray(0, pa.dtype))
-    index = lax.convert_element_type(pred, int32)
+        pred = bi.ne(pred, np.asarray(0, pa.dtype))
+    index = ew.convert_element_type(pred, int32)
     return _branches("cond", index, (false_fun, true_fun), ("false_fun", "true_fun"), operands,
                      order=(1, 0))
 
@@ -181,11 +182,11 @@ def switch(index, branches: Sequence[Callable], *operands):
                         f"{ia.str_short()}. Convert it, e.g. index.astype(int), or use "
                         f"lax.cond for a boolean predicate.")
     n = len(branches)
-    index = lax.convert_element_type(index, int32)
+    index = ew.convert_element_type(index, int32)
     if not isinstance(index, Tracer):
         index = np.asarray(np.clip(index, 0, n - 1), np.int32)
     else:
-        index = lax.max(lax.min(index, np.asarray(n - 1, np.int32)), np.asarray(0, np.int32))
+        index = bi.max(bi.min(index, np.asarray(n - 1, np.int32)), np.asarray(0, np.int32))
     names = [f"branches[{i}]" for i in range(n)]
     return _branches("switch", index, branches, names, operands)
 
@@ -303,19 +304,19 @@ def fori_loop(lower, upper, body_fun: Callable, init_val):
 
         def step(carry, _):
             i, x = carry
-            return (lax.add(i, np.asarray(1, dt)), body_fun(i, x)), None
+            return (bi.add(i, np.asarray(1, dt)), body_fun(i, x)), None
 
         (_, out), _ = scan(step, (np.asarray(lo, dt), init_val), None, length=max(hi - lo, 0))
         return out
-    lo = lax.convert_element_type(_as_leaf(lower), dt)
-    hi = lax.convert_element_type(_as_leaf(upper), dt)
+    lo = ew.convert_element_type(_as_leaf(lower), dt)
+    hi = ew.convert_element_type(_as_leaf(upper), dt)
 
     def keep_going(carry):
-        return lax.lt(carry[0], hi)
+        return bi.lt(carry[0], hi)
 
     def body(carry):
         i, x = carry
-        return lax.add(i, np.asarray(1, dt)), body_fun(i, x)
+        return bi.add(i, np.asarray(1, dt)), body_fun(i, x)
 
     return while_loop(keep_going, body, (lo, init_val))[1]
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad import lax
 from funcad.core import Primitive, bind_with, get_aval
-from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
-from funcad.interpreters.jvp import Zero
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
+from funcad.interpreters.transpose import backward_pass
 from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
+from funcad.primitives import shape as sh
 from funcad.primitives.control_jaxpr import (batch_jaxpr, example_jaxpr, insert_invars,
                                              join_consts, jvp_jaxpr, materialize, pe_jaxpr,
                                              run, trace_hoisted, zeros)
+from funcad.rule_util import (UndefinedPrimal, Zero, bdim_to_front, is_undefined, moveaxis,
+                              needs_axis_size)
 
 
 def _clamp_index(index, n: int) -> int:
@@ -92,12 +92,12 @@ def _cond_batch(vals, dims, *, branches, axis_size):
         j, consts, _ = batch_jaxpr(br, axis_size, op_b, [True] * n_out)
         results.append(run(j, *consts, *ops))
     idx = bdim_to_front(index, dims[0], axis_size)
-    idx = lax.max(lax.min(lax.convert_element_type(idx, np.int32), len(branches) - 1), 0)
+    idx = bi.max(bi.min(ew.convert_element_type(idx, np.int32), len(branches) - 1), 0)
     outs = []
     for k in range(n_out):
         shape = get_aval(results[0][k]).shape
-        p = idx if len(shape) == 1 else lax.broadcast_in_dim(idx, shape, (0,))
-        outs.append(lax.select_n(p, *[r[k] for r in results]))
+        p = idx if len(shape) == 1 else sh.broadcast_in_dim(idx, shape, (0,))
+        outs.append(ew.select_n(p, *[r[k] for r in results]))
     return outs, [0] * n_out
 
 

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from funcad.core import ShapedArray, current_interpreter, new_interpreter
+from funcad.core import ShapedArray, current_interpreter, get_aval, new_interpreter
 from funcad.interpreters.jaxpr_util import (batch_jaxpr_dims, hoist, jvp_jaxpr,  # noqa: F401
                                             run, trace_hoisted)
-from funcad.interpreters.jvp import Zero, instantiate
 from funcad.interpreters.partial_eval import PartialEvalInterpreter
 from funcad.interpreters.stage import dce_jaxpr
 from funcad.ir import ClosedJaxpr, Jaxpr, Var
+from funcad.primitives import elementwise as ew, reductions as red, shape as sh
+from funcad.rule_util import Zero, instantiate
+from funcad.tree_util import tree_unflatten
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,8 +169,7 @@ def pe_jaxpr(closed: ClosedJaxpr, unknowns: Sequence[bool], instantiate_out: Seq
 # Small helpers for the rules
 
 def zeros(aval: ShapedArray):
-    from funcad import lax
-    return lax.full(aval.shape, 0, aval.dtype)
+    return sh.full(aval.shape, 0, aval.dtype)
 
 
 def materialize(t, aval: ShapedArray):
@@ -181,20 +182,17 @@ def materialize(t, aval: ShapedArray):
 def select_tree(pred, on_true: Sequence, on_false: Sequence) -> list:
     """Per leaf ``where(pred, t, f)``; ``pred`` is a (B,) bool array and every leaf has the
     batch at axis 0."""
-    from funcad import lax
-    from funcad.core import get_aval
     out = []
     for t, f in zip(on_true, on_false):
         shape = get_aval(f).shape
-        p = pred if len(shape) == 1 else lax.broadcast_in_dim(pred, shape, (0,))
-        out.append(lax.select_n(p, f, t))
+        p = pred if len(shape) == 1 else sh.broadcast_in_dim(pred, shape, (0,))
+        out.append(ew.select_n(p, f, t))
     return out
 
 
 def any_lane(pred):
     """True if any lane of a (B,) bool array is."""
-    from funcad import lax
-    return lax.reduce_max(pred, axes=(0,))
+    return red.reduce_max(pred, axes=(0,))
 
 
 class AvalStr:
@@ -210,5 +208,4 @@ class AvalStr:
 
 def type_str(treedef, avals: Sequence[ShapedArray]) -> str:
     """A pytree's type, e.g. ``(f64[3], {'n': i64[]})``."""
-    from funcad.tree_util import tree_unflatten
     return repr(tree_unflatten(treedef, [AvalStr(a) for a in avals]))

@@ -23,14 +23,14 @@ from __future__ import annotations
 import numpy as np
 
 from funcad.core import Primitive, bind_with, get_aval
-from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
-from funcad.interpreters.jvp import Zero, add_tangents
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
+from funcad.interpreters.transpose import backward_pass
 from funcad.ir import ClosedJaxpr, Jaxpr, Lit
 from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
 from funcad.primitives.control_jaxpr import (batch_jaxpr, deps, example_jaxpr, fixpoint,
                                              jvp_jaxpr, materialize, pe_jaxpr, run, split,
                                              trace_hoisted, zeros)
+from funcad.rule_util import (UndefinedPrimal, Zero, add_tangents, bdim_to_front, is_undefined,
+                              moveaxis, needs_axis_size)
 
 
 def _sizes(n_args, num_consts, num_carry):

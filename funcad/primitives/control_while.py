@@ -41,17 +41,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad import lax
 from funcad.core import Primitive, ShapedArray, Tracer, bind_with, get_aval
-from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
-from funcad.interpreters.jvp import Zero, add_tangents
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
+from funcad.interpreters.transpose import backward_pass
 from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
 from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, example_jaxpr, fixpoint,
                                              insert_invars, jvp_jaxpr, materialize, pe_jaxpr,
                                              restrict, run, select_tree, split, trace_hoisted,
                                              zeros)
 from funcad.primitives.control_scan import scan_p
+from funcad.rule_util import (UndefinedPrimal, Zero, add_tangents, bdim_to_front, is_undefined,
+                              moveaxis, needs_axis_size)
 
 
 PREDICATE_FIX = ("; the trip count would then depend on the value being differentiated. "
@@ -221,7 +220,7 @@ def _while_partial_eval(pe, args, params):
                          body_jaxpr=body, cond_nconsts=len(ckc) + nc,
                          body_nconsts=len(known_bc))
     i64 = ShapedArray((), np.int64)
-    counted, k = trace_hoisted(lambda *a: run(body, *a[:-1]) + [lax.add(a[-1], np.int64(1))],
+    counted, k = trace_hoisted(lambda *a: run(body, *a[:-1]) + [bi.add(a[-1], np.int64(1))],
                                body.in_avals + [i64], "partial_eval")
     outs = bind_with(pe.prev, while_p, *ckc, *cc, *k, *known_bc, *known_init, np.int64(0),
                      cond_jaxpr=insert_invars(cond, len(cond.in_avals), [i64]),
@@ -415,13 +414,14 @@ def _wt_batch(vals, dims, *, cond_jaxpr, fwd_jaxpr, bwd_jaxpr, cond_nconsts, fwd
 
 
 def _wt_partial_eval(pe, args, params):
-    # reverse mode of reverse mode: through while_sweeps_p, which builds on this module
+    # reverse mode of reverse mode, through while_sweeps_p
+    # cycle: funcad.primitives.control_while_transpose (while_sweeps_p) builds on this module
     from funcad.primitives.control_while_transpose import wt_partial_eval
     return wt_partial_eval(pe, args, params)
 
 
 def _wt_transpose(cts, *args, **params):
-    from funcad.primitives.control_while_transpose import wt_transpose
+    from funcad.primitives.control_while_transpose import wt_transpose  # cycle: as above
     return wt_transpose(cts, *args, **params)
 
 

@@ -45,9 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from funcad.core import Primitive, bind_with, get_aval
-from funcad.interpreters.batching import needs_axis_size
-from funcad.interpreters.jvp import Zero, add_tangents
-from funcad.interpreters.transpose import UndefinedPrimal, backward_pass, is_undefined
+from funcad.interpreters.transpose import backward_pass
 from funcad.primitives import binary as bi, control_lowering as _lw, elementwise as ew
 from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, example_jaxpr, fixpoint,
                                              insert_invars, jvp_jaxpr, materialize, pe_jaxpr,
@@ -55,7 +53,8 @@ from funcad.primitives.control_jaxpr import (any_lane, batch_jaxpr, example_jaxp
                                              zeros)
 from funcad.primitives.control_while import (_COUNT, PREDICATE_FIX, _broadcast_flags,
                                              _check_avals, _check_cond_jaxpr, _to_front,
-                                             _while_test_args)
+                                             _while_test_args, _wt_sizes)
+from funcad.rule_util import UndefinedPrimal, Zero, add_tangents, is_undefined, needs_axis_size
 
 _WHO = "while_sweeps"
 
@@ -455,7 +454,6 @@ def _ws_transpose(cts, *args, **params):
 def _from_while_transpose(args, params):
     """``while_transpose`` operands and params as ``while_sweeps`` ones: the forward step also
     records the state it starts from, and the backward step is the one reverse sweep."""
-    from funcad.primitives.control_while import _wt_sizes
     cond, fwd, bwd = params["cond_jaxpr"], params["fwd_jaxpr"], params["bwd_jaxpr"]
     cc, fc, bc, s, b = split(args, _wt_sizes(len(args), params["cond_nconsts"],
                                              params["fwd_nconsts"], params["bwd_nconsts"], fwd))

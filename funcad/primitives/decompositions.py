@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad import lax
 from funcad.core import Primitive, ShapedArray, get_aval, per_primitive
-from funcad.primitives import linalg_lowering as _lw
+from funcad.primitives import binary as bi, elementwise as ew, linalg_lowering as _lw
+from funcad.primitives import reductions as red, shape as sh
 from funcad.primitives.linalg import (check_float, check_square, matrix_batch, mm, mT,
                                       spd_matrix, sym_from_triangle, tri_mask, tril,
                                       triangular_solve)
@@ -46,10 +46,10 @@ def _cholesky_jvp(primals, tangents):
     y = triangular_solve(L, sym_from_triangle(ta), lower=True)   # L⁻¹ dA
     x = triangular_solve(L, mT(y), lower=True)                   # L⁻¹ dA L⁻ᵀ (symmetric)
     # Φ: keep the strict lower triangle, halve the diagonal, as one constant weight matrix.
-    strict = lax.convert_element_type(tri_mask(shape, -1), dtype)
-    lower = lax.convert_element_type(tri_mask(shape, 0), dtype)
-    phi = lax.mul(lax.add(strict, lower), 0.5)
-    return L, mm(L, lax.mul(x, phi))
+    strict = ew.convert_element_type(tri_mask(shape, -1), dtype)
+    lower = ew.convert_element_type(tri_mask(shape, 0), dtype)
+    phi = bi.mul(bi.add(strict, lower), 0.5)
+    return L, mm(L, bi.mul(x, phi))
 
 
 cholesky_p = Primitive("cholesky", impl=lambda a: np.linalg.cholesky(a),
@@ -85,17 +85,17 @@ def _eigh_jvp(primals, tangents, *, lower):
     ta = sym_from_triangle(ta, lower)
     vt_ta_v = mm(mT(v), mm(ta, v))
     # dw_i = (Vᵀ dA V)_ii = Σ_k V_ki (dA V)_ki: a column sum, no diagonal extraction needed.
-    tw = lax.reduce_sum(lax.mul(v, mm(ta, v)), (nd - 2,))
+    tw = red.reduce_sum(bi.mul(v, mm(ta, v)), (nd - 2,))
     # F_ij = 1 / (w_j - w_i) off the diagonal, 0 where the eigenvalues are equal.
     keep = tuple(range(nd - 2))
-    wj = lax.broadcast_in_dim(w, aval.shape, keep + (nd - 1,))
-    wi = lax.broadcast_in_dim(w, aval.shape, keep + (nd - 2,))
-    diff = lax.sub(wj, wi)
-    same = lax.eq(diff, lax.full(aval.shape, 0, aval.dtype))
-    ones = lax.full(aval.shape, 1, aval.dtype)
-    f = lax.select(same, lax.full(aval.shape, 0, aval.dtype),
-                   lax.div(ones, lax.select(same, ones, diff)))
-    return [w, v], [tw, mm(v, lax.mul(f, vt_ta_v))]
+    wj = sh.broadcast_in_dim(w, aval.shape, keep + (nd - 1,))
+    wi = sh.broadcast_in_dim(w, aval.shape, keep + (nd - 2,))
+    diff = bi.sub(wj, wi)
+    same = bi.eq(diff, sh.full(aval.shape, 0, aval.dtype))
+    ones = sh.full(aval.shape, 1, aval.dtype)
+    f = ew.select_n(same, bi.div(ones, ew.select_n(same, diff, ones)),
+                    sh.full(aval.shape, 0, aval.dtype))
+    return [w, v], [tw, mm(v, bi.mul(f, vt_ta_v))]
 
 
 eigh_p = Primitive("eigh", impl=_eigh_impl, abstract_eval=_eigh_abstract, jvp=_eigh_jvp,
@@ -131,9 +131,9 @@ def _qr_tall_tangent(q, r, ta):
     ta_rinv = mT(triangular_solve(r, mT(ta), lower=False, transpose_a=True))
     c = mm(mT(q), ta_rinv)
     low = tril(c, -1)
-    omega = lax.sub(low, mT(low))
-    dq = lax.add(mm(q, omega), lax.sub(ta_rinv, mm(q, c)))
-    dr = mm(lax.sub(c, omega), r)
+    omega = bi.sub(low, mT(low))
+    dq = bi.add(mm(q, omega), bi.sub(ta_rinv, mm(q, c)))
+    dr = mm(bi.sub(c, omega), r)
     return dq, dr
 
 
@@ -141,7 +141,7 @@ def _block(x, lo, hi):
     """Columns ``lo:hi`` of a stack of matrices."""
     shape = get_aval(x).shape
     nd = len(shape)
-    return lax.slice(x, (0,) * (nd - 1) + (lo,), shape[:-1] + (hi,))
+    return sh.slice_(x, (0,) * (nd - 1) + (lo,), shape[:-1] + (hi,))
 
 
 def _qr_jvp(primals, tangents):
@@ -153,8 +153,8 @@ def _qr_jvp(primals, tangents):
         return [q, r], [dq, dr]
     r1, r2 = _block(r, 0, m), _block(r, m, n)
     dq, dr1 = _qr_tall_tangent(q, r1, _block(ta, 0, m))
-    dr2 = mm(mT(q), lax.sub(_block(ta, m, n), mm(dq, r2)))
-    return [q, r], [dq, lax.concatenate([dr1, dr2], get_aval(r).ndim - 1)]
+    dr2 = mm(mT(q), bi.sub(_block(ta, m, n), mm(dq, r2)))
+    return [q, r], [dq, sh.concatenate([dr1, dr2], get_aval(r).ndim - 1)]
 
 
 qr_p = Primitive("qr", impl=lambda a: list(np.linalg.qr(a, mode="reduced")),

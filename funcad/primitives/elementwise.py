@@ -1,5 +1,5 @@
-"""Elementwise primitives: unary math, select, conversion, and the rules all elementwise
-primitives share (the binary ones are in ``binary.py``).
+"""Elementwise primitives: unary math, select and conversion (the binary ones are in
+``binary.py``, below this module; the rules both families share are in ``_family.py``).
 
 Every primitive here is one declaration. The unary (and binary) families derive the shape rule
 (strict: operands of one shape and dtype), the batching rule, and the jvp from a one-line
@@ -11,20 +11,19 @@ literals) a rule of their own just above the declaration.
 """
 from __future__ import annotations
 
-import builtins
 import math
 
 import numpy as np
 
-from funcad import lax
 from funcad.codegen.scalar_rules import fast_kernels, math_call, template
 from funcad.core import Primitive, bool_, check_dtype, get_aval, is_float, per_primitive
 from funcad.ir import Lit
 from funcad.lowering import Elementwise
-from funcad.interpreters.batching import bdim_to
-from funcad.interpreters.transpose import UndefinedPrimal
-from funcad.interpreters.jvp import Zero, instantiate
-from funcad.primitives._family import check_kind, strict_same
+from funcad.primitives import binary as bi
+from funcad.primitives._family import (check_kind, elementwise_batch, rand_array, scalar_like,
+                                       strict_same, zero_jvp)
+from funcad.rule_util import Zero, instantiate, is_undefined, zeros_like_aval
+from funcad.tree_util import tree_map
 
 __all__ = []  # filled by _export
 _LN2 = math.log(2.0)
@@ -35,96 +34,6 @@ def _export(fn):
     globals()[fn.__name__] = fn
     __all__.append(fn.__name__)
     return fn
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared rules
-
-def _align_batched(vals, dims):
-    """Give every operand the batch axis at the same position (the first batched one's).
-
-    Rank-0 operands may meet full-rank ones (scalar operands broadcast implicitly): an
-    unbatched scalar stays as it is; a batched scalar is broadcast along the other axes."""
-    d0 = next(d for d in dims if d is not None)
-    size = get_aval(vals[dims.index(d0)]).shape[d0]
-    ranks = [get_aval(v).ndim - (d is not None) for v, d in zip(vals, dims)]
-    full = builtins.max(ranks)
-    shape = None
-    if full:
-        j = ranks.index(full)
-        d_full = dims[j]
-        fs = get_aval(vals[j]).shape
-        shape = fs if d_full is None else fs[:d_full] + fs[d_full + 1:]
-    out = []
-    for v, d, r in zip(vals, dims, ranks):
-        if r == 0 and full:
-            if d is None:
-                out.append(v)
-                continue
-            target = shape[:d0] + (size,) + shape[d0:]
-            out.append(lax.broadcast_in_dim(v, target, (d0,)))
-            continue
-        out.append(bdim_to(v, d, d0, size) if d != d0 else v)
-    return out, d0
-
-
-def _elementwise_batch(prim):
-    def batch(vals, dims, **params):
-        vals, d = _align_batched(vals, dims)
-        return prim.bind(*vals, **params), d
-    return batch
-
-
-def _unbroadcast(ct, aval):
-    """Cotangent of a rank-0 operand that was broadcast implicitly: sum it."""
-    if not aval.shape:
-        nd = get_aval(ct).ndim
-        if nd:
-            return lax.reduce_sum(ct, tuple(range(nd)))
-    return ct
-
-
-def _binary_aval(name, x, y):
-    if x.dtype != y.dtype or (x.shape != y.shape and x.shape and y.shape):
-        raise TypeError(
-            f"lax.{name} requires operands of equal shape (or one of rank 0) and equal dtype; "
-            f"got {x.str_short()} and {y.str_short()}. Use funcad.numpy (fnp) for "
-            f"broadcasting and type promotion.")
-    return x if x.shape else y
-
-
-def _undef(x):
-    return type(x) is UndefinedPrimal
-
-
-def _zero_jvp(prim):
-    def jvp(primals, tangents, **params):
-        out = prim.bind(*primals, **params)
-        return out, Zero(get_aval(out))
-    return jvp
-
-
-def _scalar_like(c, x):
-    """A Python scalar as an array of x's dtype and shape (a cheap broadcast)."""
-    a = get_aval(x)
-    s = np.asarray(c, a.dtype)
-    return s if a.ndim == 0 else lax.broadcast_in_dim(s, a.shape, ())
-
-
-def _scalar_of(c, x):
-    """A Python scalar as a rank-0 array of x's dtype (binary primitives broadcast it)."""
-    return np.asarray(c, get_aval(x).dtype)
-
-
-_PY_SCALARS = (int, float, bool)
-
-
-def _coerce2(x, y):
-    if isinstance(x, (int, float, bool)) and not isinstance(y, (int, float, bool)):
-        return _scalar_of(x, y), y
-    if isinstance(y, (int, float, bool)):
-        return x, _scalar_of(y, x)
-    return x, y
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,11 +60,11 @@ def unary(name, impl, d, lowering, *, kinds="f", domain=((-3.0, 3.0),), out_dtyp
         return x if out_dtype is None else x.update(dtype=out_dtype)
 
     if d is None:
-        jvp = per_primitive(_zero_jvp)
+        jvp = per_primitive(zero_jvp)
     elif jvp is None:
         jvp = _unary_jvp(d)
     return Primitive(name, impl=impl, abstract_eval=abstract_eval, domain=domain, jvp=jvp,
-                     batch=per_primitive(_elementwise_batch), lowering=lowering, **extra)
+                     batch=per_primitive(elementwise_batch), lowering=lowering, **extra)
 
 
 def _wrap_unary(name, prim):
@@ -187,7 +96,7 @@ def _cbrt_impl(x):
 
 
 def _neg_transpose(ct, x):
-    return [lax.neg(ct)]
+    return [neg(ct)]
 
 
 def _rsqrt_scalar(sc, args, avals, out, params):
@@ -207,79 +116,78 @@ def _not_scalar(sc, args, avals, out, params):
     return f"(not {args[0]})" if out.dtype == np.bool_ else f"(~{args[0]})"
 
 
+# The derivatives are written with the binary primitives (bi.mul, ...) and with this module's
+# own functions (cos, neg, ...), which the loop below the table defines before any rule runs.
 _E = Elementwise
 _U = {}
-_U["neg"] = unary("neg", np.negative, lambda t, ans, x: lax.neg(t),
+_U["neg"] = unary("neg", np.negative, lambda t, ans, x: neg(t),
                   _E(template("(-{0})"), cheap=True), kinds="fi", linear=True,
                   transpose=_neg_transpose)
-_U["abs"] = unary("abs", np.abs, lambda t, ans, x: lax.mul(t, lax.sign(x)),
+_U["abs"] = unary("abs", np.abs, lambda t, ans, x: bi.mul(t, sign(x)),
                   _E(template("abs({0})")), kinds="fi")
 _U["sign"] = unary("sign", np.sign, None, _E(template("np.sign({0})")), kinds="fi")
 _U["floor"] = unary("floor", np.floor, None, _E(template("np.floor({0})")))
 _U["ceil"] = unary("ceil", np.ceil, None, _E(template("np.ceil({0})")))
 _U["round"] = unary("round", np.round, None, _E(template("np.rint({0})")))
-_U["exp"] = unary("exp", np.exp, lambda t, ans, x: lax.mul(t, ans),
+_U["exp"] = unary("exp", np.exp, lambda t, ans, x: bi.mul(t, ans),
                   _E(math_call("math.exp", "fexp")))
-_U["exp2"] = unary("exp2", np.exp2, lambda t, ans, x: lax.mul(t, lax.mul(ans, _LN2)),
+_U["exp2"] = unary("exp2", np.exp2, lambda t, ans, x: bi.mul(t, bi.mul(ans, _LN2)),
                    _E(math_call("np.exp2", "fexp2")))
-_U["expm1"] = unary("expm1", np.expm1, lambda t, ans, x: lax.mul(t, lax.add(ans, 1.0)),
+_U["expm1"] = unary("expm1", np.expm1, lambda t, ans, x: bi.mul(t, bi.add(ans, 1.0)),
                     _E(math_call("math.expm1", "fexpm1")))
-_U["log"] = unary("log", np.log, lambda t, ans, x: lax.div(t, x),
+_U["log"] = unary("log", np.log, lambda t, ans, x: bi.div(t, x),
                   _E(math_call("math.log", "flog")), domain=((0.1, 5.0),))
-_U["log1p"] = unary("log1p", np.log1p, lambda t, ans, x: lax.div(t, lax.add(x, 1.0)),
+_U["log1p"] = unary("log1p", np.log1p, lambda t, ans, x: bi.div(t, bi.add(x, 1.0)),
                     _E(math_call("math.log1p", "flog1p")), domain=((-0.9, 5.0),))
-_U["sqrt"] = unary("sqrt", np.sqrt, lambda t, ans, x: lax.div(lax.mul(t, 0.5), ans),
+_U["sqrt"] = unary("sqrt", np.sqrt, lambda t, ans, x: bi.div(bi.mul(t, 0.5), ans),
                    _E(math_call("math.sqrt")), domain=((0.1, 5.0),))
 _U["rsqrt"] = unary("rsqrt", lambda x: (1 / np.sqrt(x)).astype(x.dtype, copy=False),
-                    lambda t, ans, x: lax.mul(t, lax.div(lax.mul(ans, -0.5), x)),
+                    lambda t, ans, x: bi.mul(t, bi.div(bi.mul(ans, -0.5), x)),
                     _E(_rsqrt_scalar), domain=((0.1, 5.0),))
 _U["cbrt"] = unary("cbrt", _cbrt_impl,
-                   lambda t, ans, x: lax.div(t, lax.mul(lax.mul(ans, ans), 3.0)),
+                   lambda t, ans, x: bi.div(t, bi.mul(bi.mul(ans, ans), 3.0)),
                    _E(template("np.cbrt({0})")), domain=((0.1, 5.0),))
-_U["sin"] = unary("sin", np.sin, lambda t, ans, x: lax.mul(t, lax.cos(x)),
+_U["sin"] = unary("sin", np.sin, lambda t, ans, x: bi.mul(t, cos(x)),
                   _E(math_call("math.sin", "fsin"), trig=True))
-_U["cos"] = unary("cos", np.cos, lambda t, ans, x: lax.neg(lax.mul(t, lax.sin(x))),
+_U["cos"] = unary("cos", np.cos, lambda t, ans, x: neg(bi.mul(t, sin(x))),
                   _E(math_call("math.cos", "fcos"), trig=True))
 _U["tan"] = unary("tan", np.tan,
-                  lambda t, ans, x: lax.mul(t, lax.add(lax.mul(ans, ans), 1.0)),
+                  lambda t, ans, x: bi.mul(t, bi.add(bi.mul(ans, ans), 1.0)),
                   _E(math_call("math.tan")), domain=((-1.2, 1.2),))
 _U["asin"] = unary("asin", np.arcsin,
-                   lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.sub(1.0, lax.mul(x, x)))),
+                   lambda t, ans, x: bi.mul(t, rsqrt(bi.sub(1.0, bi.mul(x, x)))),
                    _E(math_call("math.asin")), domain=((-0.9, 0.9),))
 _U["acos"] = unary("acos", np.arccos,
-                   lambda t, ans, x: lax.neg(lax.mul(t, lax.rsqrt(lax.sub(1.0,
-                                                                          lax.mul(x, x))))),
+                   lambda t, ans, x: neg(bi.mul(t, rsqrt(bi.sub(1.0, bi.mul(x, x))))),
                    _E(math_call("math.acos")), domain=((-0.9, 0.9),))
 _U["atan"] = unary("atan", np.arctan,
-                   lambda t, ans, x: lax.div(t, lax.add(lax.mul(x, x), 1.0)),
+                   lambda t, ans, x: bi.div(t, bi.add(bi.mul(x, x), 1.0)),
                    _E(math_call("math.atan", "fatan")))
-_U["sinh"] = unary("sinh", np.sinh, lambda t, ans, x: lax.mul(t, lax.cosh(x)),
+_U["sinh"] = unary("sinh", np.sinh, lambda t, ans, x: bi.mul(t, cosh(x)),
                    _E(math_call("math.sinh")))
-_U["cosh"] = unary("cosh", np.cosh, lambda t, ans, x: lax.mul(t, lax.sinh(x)),
+_U["cosh"] = unary("cosh", np.cosh, lambda t, ans, x: bi.mul(t, sinh(x)),
                    _E(math_call("math.cosh")))
 _U["tanh"] = unary("tanh", np.tanh,
-                   lambda t, ans, x: lax.mul(t, lax.sub(1.0, lax.mul(ans, ans))),
+                   lambda t, ans, x: bi.mul(t, bi.sub(1.0, bi.mul(ans, ans))),
                    _E(math_call("math.tanh", "ftanh")))
 _U["asinh"] = unary("asinh", np.arcsinh,
-                    lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.add(lax.mul(x, x), 1.0))),
+                    lambda t, ans, x: bi.mul(t, rsqrt(bi.add(bi.mul(x, x), 1.0))),
                     _E(math_call("math.asinh")))
 _U["acosh"] = unary("acosh", np.arccosh,
-                    lambda t, ans, x: lax.mul(t, lax.rsqrt(lax.mul(lax.sub(x, 1.0),
-                                                                   lax.add(x, 1.0)))),
+                    lambda t, ans, x: bi.mul(t, rsqrt(bi.mul(bi.sub(x, 1.0), bi.add(x, 1.0)))),
                     _E(math_call("math.acosh")), domain=((1.1, 5.0),))
 _U["atanh"] = unary("atanh", np.arctanh,
-                    lambda t, ans, x: lax.div(t, lax.sub(1.0, lax.mul(x, x))),
+                    lambda t, ans, x: bi.div(t, bi.sub(1.0, bi.mul(x, x))),
                     _E(math_call("math.atanh")), domain=((-0.9, 0.9),))
 _U["logistic"] = unary("logistic", _logistic_impl,
-                       lambda t, ans, x: lax.mul(t, lax.mul(ans, lax.sub(1.0, ans))),
+                       lambda t, ans, x: bi.mul(t, bi.mul(ans, bi.sub(1.0, ans))),
                        _E(_logistic_scalar))
 _U["erf"] = unary("erf", _erf_impl,
-                  lambda t, ans, x: lax.mul(t, lax.mul(lax.exp(lax.neg(lax.mul(x, x))),
-                                                       _TWO_OVER_SQRT_PI)),
+                  lambda t, ans, x: bi.mul(t, bi.mul(exp(neg(bi.mul(x, x))), _TWO_OVER_SQRT_PI)),
                   _E(math_call("math.erf")))
 _U["erfc"] = unary("erfc", _erfc_impl,
-                   lambda t, ans, x: lax.mul(t, lax.mul(lax.exp(lax.neg(lax.mul(x, x))),
-                                                        -_TWO_OVER_SQRT_PI)),
+                   lambda t, ans, x: bi.mul(t, bi.mul(exp(neg(bi.mul(x, x))),
+                                                      -_TWO_OVER_SQRT_PI)),
                    _E(math_call("math.erfc")), domain=((-3.0, 6.0),))
 _U["not"] = unary("not", lambda x: np.logical_not(x) if x.dtype == np.bool_ else np.invert(x),
                   None, _E(_not_scalar), kinds="bi", test_dtypes=("bool", "int64"))
@@ -303,8 +211,8 @@ def _integer_pow_jvp(primals, tangents, *, y):
     ans = integer_pow(x, y)
     if y == 0:
         return ans, Zero(get_aval(ans))
-    d = lax.mul(integer_pow(x, y - 1), float(y)) if y != 1 else _scalar_like(1.0, x)
-    return ans, lax.mul(t, d)
+    d = bi.mul(integer_pow(x, y - 1), float(y)) if y != 1 else scalar_like(1.0, x)
+    return ans, bi.mul(t, d)
 
 
 def _integer_pow_abstract(x, *, y):
@@ -316,7 +224,6 @@ def _integer_pow_abstract(x, *, y):
 
 
 def _integer_pow_test_args(rng, dtype):
-    from funcad.testing import rand_array
     # magnitudes in [0.3, 2]: negative powers stay away from the pole at 0
     x = rand_array(rng, (3, 4), dtype, 0.3, 2.0)
     return [x * np.where(rng.random((3, 4)) < 0.5, -1, 1).astype(x.dtype)]
@@ -341,7 +248,7 @@ def _integer_pow_scalar(sc, args, avals, out, params):
 
 integer_pow_p = Primitive(
     "integer_pow", impl=_integer_pow_impl, abstract_eval=_integer_pow_abstract,
-    jvp=_integer_pow_jvp, batch=per_primitive(_elementwise_batch),
+    jvp=_integer_pow_jvp, batch=per_primitive(elementwise_batch),
     lowering=Elementwise(_integer_pow_scalar), domain=((-2.0, 2.0),),
     test_params=({"y": 2}, {"y": 3}, {"y": -2}, {"y": 0}, {"y": 1}),
     test_args=_integer_pow_test_args)
@@ -391,13 +298,12 @@ def _select_n_jvp(primals, tangents):
 
 
 def _select_n_transpose(ct, pred, *cases):
-    from funcad.interpreters.jvp import zeros_like_aval
-    if _undef(pred):
+    if is_undefined(pred):
         raise TypeError("lax.select_n: the predicate cannot be linear")
     zeros = zeros_like_aval(get_aval(ct))
     out = [None]
     for i, c in enumerate(cases):
-        if _undef(c):
+        if is_undefined(c):
             branches = [zeros] * len(cases)
             branches[i] = ct
             out.append(select_n(pred, *branches))
@@ -407,7 +313,6 @@ def _select_n_transpose(ct, pred, *cases):
 
 
 def _select_n_test_args(rng, dtype):
-    from funcad.testing import rand_array
     return [rng.random((3, 4)) < 0.5, rand_array(rng, (3, 4), dtype),
             rand_array(rng, (3, 4), dtype)]
 
@@ -438,7 +343,7 @@ def _select_n_simplify(rw, atoms, dt):
 
 select_n_p = Primitive("select_n", impl=_select_n_impl, abstract_eval=_select_n_abstract,
                        jvp=_select_n_jvp, transpose=_select_n_transpose, linear=True,
-                       batch=per_primitive(_elementwise_batch),
+                       batch=per_primitive(elementwise_batch),
                        lowering=Elementwise(_select_n_scalar, simplify=_select_n_simplify),
                        test_args=_select_n_test_args)
 __all__.append("select_n_p")
@@ -486,7 +391,7 @@ def _convert_scalar(sc, args, avals, out, params):
 convert_element_type_p = Primitive(
     "convert_element_type", impl=_convert_impl, abstract_eval=_convert_abstract,
     jvp=_convert_jvp, transpose=_convert_transpose, linear=True,
-    batch=per_primitive(_elementwise_batch), lowering=Elementwise(_convert_scalar, cheap=True),
+    batch=per_primitive(elementwise_batch), lowering=Elementwise(_convert_scalar, cheap=True),
     test_params=({"new_dtype": np.dtype("float32")}, {"new_dtype": np.dtype("int32")},
                  {"new_dtype": np.dtype("float64")}, {"new_dtype": np.dtype("bool")}))
 __all__.append("convert_element_type_p")
@@ -514,6 +419,5 @@ __all__.append("stop_gradient_p")
 @_export
 def stop_gradient(x):
     """``x``, treated as a constant by every derivative (works on pytrees)."""
-    from funcad.tree_util import tree_map
     return tree_map(lambda a: stop_gradient_p.bind(a)
                     if not isinstance(a, (int, float, bool)) else a, x)

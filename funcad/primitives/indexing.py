@@ -17,14 +17,15 @@ from functools import partial
 
 import numpy as np
 
-from funcad import lax
 from funcad.core import Primitive, ShapedArray, get_aval, int64
-from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
-from funcad.interpreters.jvp import Zero, instantiate, zeros_like_aval
 from funcad.primitives._shape_family import aval_of as _aval, declare_linear
 from funcad.primitives._shape_family import rand as _rand, undef as _undef
-from funcad.primitives import indexing_lowering as _lw
-from funcad.primitives.shape import broadcast_in_dim, broadcasted_iota, concatenate, expand_dims
+from funcad.primitives import binary as bi, elementwise as ew, indexing_lowering as _lw
+from funcad.primitives import reductions as red
+from funcad.primitives.shape import (broadcast_in_dim, broadcasted_iota, concatenate, expand_dims,
+                                     full)
+from funcad.rule_util import (Zero, bdim_to_front, instantiate, moveaxis, needs_axis_size,
+                              zeros_like_aval)
 
 __all__ = []
 _declare = partial(declare_linear, exports=__all__)
@@ -74,15 +75,15 @@ def _ds_transpose(ct, x, *idx, slice_sizes):
 def _window_indices(idx_vals, idx_dims, shape, sizes, batch_size):
     """Gather/scatter indices (B, *sizes, 1 + k) of the windows of a dynamic slice with
     batched start indices: the batch position, then each clamped start plus the offset."""
-    clamped = [lax.max(lax.min(lax.convert_element_type(i, int64), n - s), 0)
+    clamped = [bi.max(bi.min(ew.convert_element_type(i, int64), n - s), 0)
                for i, n, s in zip(idx_vals, shape, sizes)]
     full_shape = (batch_size,) + tuple(sizes)
     cols = []
     for a, (i, d) in enumerate(zip(clamped, idx_dims)):
-        i = bdim_to_front(lax.convert_element_type(i, int64), d, batch_size)  # (B,)
+        i = bdim_to_front(ew.convert_element_type(i, int64), d, batch_size)  # (B,)
         start = broadcast_in_dim(i, full_shape, (0,))
         offs = broadcasted_iota(int64, full_shape, a + 1)
-        cols.append(lax.add(start, offs))
+        cols.append(bi.add(start, offs))
     bcol = broadcasted_iota(int64, full_shape, 0)
     return concatenate([expand_dims(c, (len(full_shape),)) for c in [bcol] + cols],
                        len(full_shape))
@@ -208,8 +209,8 @@ def _clamp_in_bounds(indices, shape):
     k = ia.shape[-1]
     hi = np.maximum(np.asarray(shape[:k], ia.dtype) - 1, 0)
     hi = broadcast_in_dim(hi, ia.shape, (ia.ndim - 1,))
-    clamped = lax.max(lax.min(indices, hi), lax.full(ia.shape, 0, ia.dtype))
-    ok = lax.reduce_min(lax.eq(clamped, indices), (ia.ndim - 1,))
+    clamped = bi.max(bi.min(indices, hi), full(ia.shape, 0, ia.dtype))
+    ok = red.reduce_min(bi.eq(clamped, indices), (ia.ndim - 1,))
     return clamped, ok
 
 
@@ -294,25 +295,25 @@ def _scatter_jvp(primals, tangents, *, mode):
         return out, scatter(tx, indices, tu, mode=mode)
     if mode == "mul":
         # out = x * P with P the product of the updates landing at each position
-        ones = lax.full(get_aval(x).shape, 1, get_aval(x).dtype)
+        ones = full(get_aval(x).shape, 1, get_aval(x).dtype)
         P = scatter(ones, indices, updates, mode="mul")
-        dP = scatter(lax.full(get_aval(x).shape, 0, get_aval(x).dtype), indices,
-                     lax.mul(tu, lax.div(gather(P, indices), updates)), mode="add")
-        return out, lax.add(lax.mul(tx, P), lax.mul(x, dP))
+        dP = scatter(full(get_aval(x).shape, 0, get_aval(x).dtype), indices,
+                     bi.mul(tu, bi.div(gather(P, indices), updates)), mode="add")
+        return out, bi.add(bi.mul(tx, P), bi.mul(x, dP))
     # min / max: the tangent of whichever value won (ties: the operand's)
-    from_x = lax.eq(out, x)
-    t = lax.select_n(from_x, lax.full(get_aval(x).shape, 0, get_aval(x).dtype), tx)
-    won = lax.eq(gather(out, indices), updates)
-    tu_won = lax.select_n(won, lax.full(get_aval(tu).shape, 0, get_aval(tu).dtype), tu)
-    ones_u = lax.full(get_aval(tu).shape, 1, get_aval(tu).dtype)
-    cnt = scatter(lax.full(get_aval(x).shape, 0, get_aval(x).dtype), indices,
-                  lax.select_n(won, lax.mul(ones_u, 0.0), ones_u), mode="add")
-    upd_t = scatter(lax.full(get_aval(x).shape, 0, get_aval(x).dtype), indices, tu_won,
+    from_x = bi.eq(out, x)
+    t = ew.select_n(from_x, full(get_aval(x).shape, 0, get_aval(x).dtype), tx)
+    won = bi.eq(gather(out, indices), updates)
+    tu_won = ew.select_n(won, full(get_aval(tu).shape, 0, get_aval(tu).dtype), tu)
+    ones_u = full(get_aval(tu).shape, 1, get_aval(tu).dtype)
+    cnt = scatter(full(get_aval(x).shape, 0, get_aval(x).dtype), indices,
+                  ew.select_n(won, bi.mul(ones_u, 0.0), ones_u), mode="add")
+    upd_t = scatter(full(get_aval(x).shape, 0, get_aval(x).dtype), indices, tu_won,
                     mode="add")
-    upd_t = lax.select_n(from_x, lax.div(upd_t, lax.max(cnt, lax.full(get_aval(x).shape, 1,
-                                                                           get_aval(x).dtype))),
-                         lax.full(get_aval(x).shape, 0, get_aval(x).dtype))
-    return out, lax.add(t, upd_t)
+    upd_t = ew.select_n(from_x, bi.div(upd_t, bi.max(cnt, full(get_aval(x).shape, 1,
+                                                               get_aval(x).dtype))),
+                        full(get_aval(x).shape, 0, get_aval(x).dtype))
+    return out, bi.add(t, upd_t)
 
 
 def _scatter_transpose(ct, x, indices, updates, *, mode):
@@ -331,7 +332,7 @@ def _scatter_transpose(ct, x, indices, updates, *, mode):
         ua = updates.aval
         _, ok = _clamp_in_bounds(indices, get_aval(ct).shape)
         ok = broadcast_in_dim(ok, ua.shape, tuple(range(get_aval(ok).ndim)))
-        ct_u = lax.select_n(ok, zeros_like_aval(ua), gather(ct, indices))
+        ct_u = ew.select_n(ok, zeros_like_aval(ua), gather(ct, indices))
     return [ct_x, None, ct_u]
 
 

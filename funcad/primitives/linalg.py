@@ -30,13 +30,13 @@ import math
 
 import numpy as np
 
-from funcad import lax
 from funcad._memo import memoize
 from funcad.core import Primitive, ShapedArray, get_aval, int64, per_primitive
-from funcad.interpreters.batching import bdim_to_front, moveaxis
-from funcad.interpreters.transpose import UndefinedPrimal
-from funcad.interpreters.jvp import Zero, add_tangents, instantiate
-from funcad.primitives import linalg_lowering as _lw
+from funcad.primitives import binary as bi, elementwise as ew, linalg_lowering as _lw
+from funcad.primitives import reductions as red, shape as sh
+from funcad.primitives._family import rand_array
+from funcad.rule_util import (UndefinedPrimal, Zero, add_tangents, bdim_to_front, instantiate,
+                              moveaxis)
 
 __all__ = ["dot_general", "dot_general_p", "solve", "solve_p", "triangular_solve",
            "triangular_solve_p", "inv", "inv_p", "det", "det_p", "slogdet", "slogdet_p"]
@@ -156,7 +156,7 @@ def _dot_transpose(ct, x, y, *, dimension_numbers, preferred_element_type=None):
         ct = instantiate(ct)
     out = _dot(other, ct, dims) if other_first else _dot(ct, other, dims)
     if perm is not None:
-        out = lax.transpose(out, perm)
+        out = sh.transpose(out, perm)
     return [out, None] if lhs else [None, out]
 
 
@@ -197,7 +197,6 @@ def _dot_batch(vals, dims, *, dimension_numbers, preferred_element_type=None):
 def _dot_test_args(rng, dtype, params):
     """Operands for ``params``' dimension numbers: batch axes of size 2, contracted ones of 4,
     free ones of 3 (x) and 5 (y)."""
-    from funcad.testing import rand_array
     (lc, rc), (lb, rb) = params["dimension_numbers"]
 
     def shape(contract, batch, free):
@@ -222,8 +221,8 @@ def dot_general(x, y, dimension_numbers, preferred_element_type=None):
     dn = ((tuple(int(a) for a in lc), tuple(int(a) for a in rc)),
           (tuple(int(a) for a in lb), tuple(int(a) for a in rb)))
     if preferred_element_type is not None:
-        x = lax.convert_element_type(x, preferred_element_type)
-        y = lax.convert_element_type(y, preferred_element_type)
+        x = ew.convert_element_type(x, preferred_element_type)
+        y = ew.convert_element_type(y, preferred_element_type)
     return dot_general_p.bind(x, y, dimension_numbers=dn)
 
 
@@ -233,7 +232,7 @@ def dot_general(x, y, dimension_numbers, preferred_element_type=None):
 def mT(x):
     """Swap the last two axes (the matrix transpose of every matrix in a stack)."""
     nd = get_aval(x).ndim
-    return lax.transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+    return sh.transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
 def mm(a, b):
@@ -246,20 +245,20 @@ def mm(a, b):
 def tri_mask(shape, k=0):
     """Bool mask of ``shape``, True on and below diagonal ``k`` of the last two axes."""
     nd = len(shape)
-    rows = lax.broadcasted_iota(int64, shape, nd - 2)
-    cols = lax.broadcasted_iota(int64, shape, nd - 1)
-    return lax.ge(lax.add(rows, k) if k else rows, cols)
+    rows = sh.broadcasted_iota(int64, shape, nd - 2)
+    cols = sh.broadcasted_iota(int64, shape, nd - 1)
+    return bi.ge(bi.add(rows, k) if k else rows, cols)
 
 
 def tril(x, k=0):
     """NumPy's ``tril`` on the last two axes, as a select (linear in ``x``)."""
     a = get_aval(x)
-    return lax.select(tri_mask(a.shape, k), x, lax.full(a.shape, 0, a.dtype))
+    return ew.select_n(tri_mask(a.shape, k), sh.full(a.shape, 0, a.dtype), x)
 
 
 def triu(x, k=0):
     a = get_aval(x)
-    return lax.select(tri_mask(a.shape, k - 1), lax.full(a.shape, 0, a.dtype), x)
+    return ew.select_n(tri_mask(a.shape, k - 1), x, sh.full(a.shape, 0, a.dtype))
 
 
 def sym_from_triangle(t, lower=True):
@@ -269,8 +268,8 @@ def sym_from_triangle(t, lower=True):
     the tangent such a factorization sees, so derivatives agree with finite differences of
     NumPy's own function in every direction."""
     if lower:
-        return lax.add(tril(t), mT(tril(t, -1)))
-    return lax.add(triu(t), mT(triu(t, 1)))
+        return bi.add(tril(t), mT(tril(t, -1)))
+    return bi.add(triu(t), mT(triu(t, 1)))
 
 
 def check_float(name, *avals):
@@ -339,8 +338,8 @@ def _solve_batch(prim):
             r = get_aval(b).ndim - 1
             b = moveaxis(b, db, r - 1)  # (..., n, B, k)
             shape = get_aval(b).shape
-            x = prim.bind(a, lax.reshape(b, shape[:-2] + (shape[-2] * shape[-1],)), **params)
-            return lax.reshape(x, shape), r - 1
+            x = prim.bind(a, sh.reshape(b, shape[:-2] + (shape[-2] * shape[-1],)), **params)
+            return sh.reshape(x, shape), r - 1
         a = moveaxis(a, da, 0)
         return prim.bind(a, bdim_to_front(b, db, get_aval(a).shape[0]), **params), 0
     return batch
@@ -350,7 +349,7 @@ def _rhs_minus(tb, ta_x):
     """``tb - ta_x`` where either may be absent (Zero / None)."""
     if ta_x is None:
         return tb
-    return lax.neg(ta_x) if type(tb) is Zero else lax.sub(tb, ta_x)
+    return ew.neg(ta_x) if type(tb) is Zero else bi.sub(tb, ta_x)
 
 
 def _solve_jvp(primals, tangents):
@@ -435,7 +434,7 @@ def _square_abstract(name):
 def _inv_jvp(primals, tangents):
     (a,), (ta,) = primals, tangents
     ainv = inv(a)
-    return ainv, lax.neg(mm(mm(ainv, ta), ainv))
+    return ainv, ew.neg(mm(mm(ainv, ta), ainv))
 
 
 inv_p = Primitive("inv", impl=lambda a: np.linalg.inv(a), abstract_eval=_square_abstract("inv"),
@@ -459,13 +458,13 @@ def _det_abstract(name):
 def _logdet_tangent(a, ta):
     """``tr(A⁻¹ dA)``, the tangent of log|det A|, as a sum of ``A⁻ᵀ ∘ dA``."""
     nd = get_aval(a).ndim
-    return lax.reduce_sum(lax.mul(mT(inv(a)), ta), (nd - 2, nd - 1))
+    return red.reduce_sum(bi.mul(mT(inv(a)), ta), (nd - 2, nd - 1))
 
 
 def _det_jvp(primals, tangents):
     (a,), (ta,) = primals, tangents
     d = det(a)
-    return d, lax.mul(d, _logdet_tangent(a, ta))
+    return d, bi.mul(d, _logdet_tangent(a, ta))
 
 
 det_p = Primitive("det", impl=lambda a: np.linalg.det(a), abstract_eval=_det_abstract("det"),

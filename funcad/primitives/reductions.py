@@ -14,15 +14,14 @@ import math
 
 import numpy as np
 
-from funcad import lax
 from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, int64, per_primitive
-from funcad.interpreters.jvp import Zero, instantiate
 from funcad.lowering import Opaque, Reduce
 from funcad.primitives._family import check_kind
-from funcad.primitives.binary import add_p, div_p, eq_p, max_p, min_p, mul_p
+from funcad.primitives.binary import add_p, div_p, eq_p, max_p, min_p, mul, mul_p
 from funcad.primitives.elementwise import convert_element_type_p
 from funcad.primitives.shape import (broadcast_in_dim, broadcast_in_dim_p, concatenate, pad,
                                      reshape, rev, slice_, transpose)
+from funcad.rule_util import Zero, instantiate
 
 __all__ = []
 _add_reduce = np.add.reduce
@@ -159,7 +158,7 @@ def _exclusive_cumprod_last(x):
     while k < n:
         shifted = pad(slice_(y, (0,) * nd, a.shape[:-1] + (n - k,)), one,
                       ((0, 0, 0),) * (nd - 1) + ((k, 0, 0),))
-        y = lax.mul(y, shifted)
+        y = mul(y, shifted)
         k *= 2
     return y
 
@@ -169,7 +168,7 @@ def _reduce_prod_jvp(primals, tangents, *, axes):
     ans = reduce_prod(x, axes)
     a = get_aval(x)
     if not axes or a.size == 0:
-        return ans, (t if not axes else reduce_sum(lax.mul(t, x), axes))
+        return ans, (t if not axes else reduce_sum(mul(t, x), axes))
     kept = _kept_dims(a.ndim, axes)
     perm = kept + tuple(axes)
     kept_shape = tuple(a.shape[i] for i in kept)
@@ -179,8 +178,8 @@ def _reduce_prod_jvp(primals, tangents, *, axes):
     nd = len(kept_shape) + 1
     left = _exclusive_cumprod_last(flat)
     right = rev(_exclusive_cumprod_last(rev(flat, (nd - 1,))), (nd - 1,))
-    others = lax.mul(left, right)
-    return ans, reduce_sum(lax.mul(tflat, others), (nd - 1,))
+    others = mul(left, right)
+    return ans, reduce_sum(mul(tflat, others), (nd - 1,))
 
 
 reduce_prod_p = Primitive("reduce_prod",

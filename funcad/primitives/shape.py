@@ -14,13 +14,11 @@ from functools import partial
 
 import numpy as np
 
-from funcad import lax
-from funcad.core import Primitive, ShapedArray, check_dtype, get_aval, primitives
-from funcad.interpreters.batching import bdim_to_front, moveaxis, needs_axis_size
-from funcad.interpreters.jvp import Zero, instantiate
+from funcad.core import Primitive, ShapedArray, check_dtype, get_aval
 from funcad.primitives._shape_family import aval_of as _aval, declare_linear
 from funcad.primitives._shape_family import one_arg as _one_arg, rand as _rand, undef as _undef
-from funcad.primitives import shape_lowering as _lw
+from funcad.primitives import binary as bi, elementwise as ew, shape_lowering as _lw
+from funcad.rule_util import Zero, bdim_to_front, instantiate, moveaxis, needs_axis_size
 
 __all__ = []
 _declare = partial(declare_linear, exports=__all__)
@@ -129,7 +127,7 @@ def full(shape, fill_value, dtype=None):
     if isinstance(fill_value, (int, float, bool, np.generic, np.ndarray)):
         fill_value = np.asarray(fill_value, dt)
     else:
-        fill_value = lax.convert_element_type(fill_value, dt)
+        fill_value = ew.convert_element_type(fill_value, dt)
     return broadcast_in_dim(fill_value, tuple(shape), ())
 
 
@@ -397,7 +395,7 @@ def _pad_transpose(ct, x, padval, *, padding_config):
     ct_pad = None
     if _undef(padval):
         axes = tuple(range(len(shape)))
-        ct_pad = lax.sub(reduce_sum_(ct, axes), reduce_sum_(ct_x, axes))
+        ct_pad = bi.sub(reduce_sum_(ct, axes), reduce_sum_(ct_x, axes))
     return [ct_x if _undef(x) else None, ct_pad]
 
 
@@ -407,14 +405,14 @@ def _pad_batch(vals, dims, *, padding_config):
         # a batched padding value: pad with zeros, then select the padded positions
         size = get_aval(pv).shape[dp]
         x = bdim_to_front(x, dx, size)
-        mask = pad(lax.full(get_aval(x).shape[1:], True, np.bool_),
+        mask = pad(full(get_aval(x).shape[1:], True, np.bool_),
                    np.asarray(False), padding_config)
         zero = np.asarray(0, get_aval(x).dtype)
         padded = pad(x, zero, ((0, 0, 0),) + tuple(padding_config))
         shape = get_aval(padded).shape
         pvb = broadcast_in_dim(moveaxis(pv, dp, 0), shape, (0,))
         maskb = broadcast_in_dim(mask, shape, tuple(range(1, len(shape))))
-        return lax.select_n(maskb, pvb, padded), 0
+        return ew.select_n(maskb, pvb, padded), 0
     cfg = tuple(padding_config[:dx]) + ((0, 0, 0),) + tuple(padding_config[dx:])
     return pad(x, pv, cfg), dx
 
@@ -533,6 +531,6 @@ def broadcasted_iota(dtype, shape, dimension):
 
 
 def reduce_sum_(x, axes):
-    """``reduce_sum`` over sorted int ``axes`` (declared in reductions.py, which imports this
-    module, so it is found in the registry)."""
-    return primitives["reduce_sum"].bind(x, axes=axes)
+    """``reduce_sum`` over sorted int ``axes``."""
+    from funcad.primitives.reductions import reduce_sum  # cycle: reductions builds on shape
+    return reduce_sum(x, axes)

@@ -14,11 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from funcad.core import Primitive, ShapedArray, canonicalize_axis, get_aval
-from funcad.interpreters.batching import bdim_to_front
-from funcad.interpreters.jvp import Zero, instantiate
-from funcad.interpreters.transpose import UndefinedPrimal
 from funcad.lowering import Opaque
+from funcad.primitives._family import rand_array
 from funcad.primitives.shape import broadcasted_iota
+from funcad.rule_util import UndefinedPrimal, Zero, bdim_to_front, instantiate
 
 __all__ = ["sort_p", "sort", "sort_key_val"]
 
@@ -108,7 +107,6 @@ def _sort_rule(ctx, eqn):
 
 
 def _sort_test_args(rng, dtype):
-    from funcad.testing import rand_array
     # distinct keys (ties have no derivative to compare with finite differences); two more
     # operands of other dtypes ride along
     keys = rng.permutation(12).reshape(3, 4).astype(dtype) * 0.5
