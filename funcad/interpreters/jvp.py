@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from funcad.core import (_AVALS, Interpreter, ShapedArray, Tracer, bind_with, memo_by_aval,
-                         current_interpreter, get_aval, is_eager, new_interpreter, primitives,
+                         current_interpreter, get_aval, new_interpreter,
                          raise_leaked, run_rule)
 from funcad.rule_util import Zero
 

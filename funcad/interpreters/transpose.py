@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from funcad.core import ShapedArray, memo_by_aval
+from funcad.core import memo_by_aval
 from funcad.ir import Jaxpr, Lit
 from funcad.rule_util import UndefinedPrimal, Zero, add_tangents
 
