@@ -165,3 +165,24 @@ def test_grads_of_composites_under_jit_match_eager():
     grads = {name: funcad.grad(lambda a, f=f: fnp.sum(f(a))) for name, f in COMPOSITES.items()}
     _check_cases([(f"grad {name}", g, (X,), g(X)) for name, g in sorted(grads.items())],
                  atol=1e-13)
+
+
+@pytest.mark.parametrize("dt", ["int64", "int32"])
+def test_traced_integer_power_is_exact(dt):
+    # a traced integer exponent used to go through float pow and round back: wrong above
+    # 2**53 (3**39), garbage at 0 ** -1, and saturating instead of wrapping on overflow
+    x = np.array([0, 2, 3, -2, 1, -1, -1, 7, 3, 3, 0, 5, 2, 2, -3], dtype=dt)
+    y = np.array([1, -1, 2, -3, -5, -5, -4, 0, 40, 39, -1, 0, 64, 63, 33], dtype=dt)
+    pos = np.abs(y)
+    with np.errstate(over="ignore"):
+        # a negative exponent follows integer division: 1 // x ** |y|, 0 for 0 ** -n
+        ref = np.where((y >= 0) | (np.abs(x) == 1), np.power(x, pos), 0).astype(dt)
+    for f in (funcad.jit(fnp.power), funcad.vmap(fnp.power), funcad.jit(funcad.vmap(fnp.power))):
+        r = f(x, y)
+        assert r.dtype == np.dtype(dt)
+        np.testing.assert_array_equal(r, ref)
+    # broadcasting between a scalar base and an exponent array
+    e = np.arange(6, dtype=dt)
+    np.testing.assert_array_equal(funcad.jit(fnp.power)(np.array(3, dt), e), np.power(3, e).astype(dt))
+    with pytest.raises(ValueError, match="negative integer powers"):
+        fnp.power(x, y)   # eagerly NumPy refuses, and so does fnp

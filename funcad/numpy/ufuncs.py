@@ -206,6 +206,10 @@ def _zero(x):
     return scalar_like(0, x)
 
 
+def _one(x):
+    return scalar_like(1, x)
+
+
 # ---------------------------------------------------------------------------------------------
 # Unary math (NumPy's loops are float for these: ints compute in float64)
 
@@ -347,9 +351,31 @@ def divmod(x, y, /):  # noqa: A001
 def _power_body(x, y):
     if _dt(x).kind == "f":
         return lax.pow(x, y)
-    # integers: exact in float64 for results below 2**53
-    f = lax.pow(lax.convert_element_type(x, np.float64), lax.convert_element_type(y, np.float64))
-    return lax.convert_element_type(lax.round(f), _dt(x))
+    return _int_power(x, y)
+
+
+def _int_power(x, y):
+    """Integer ``x ** y`` by binary exponentiation: exact, and wrapping on overflow as NumPy's
+    integer power does (a float ``pow`` rounded back is wrong above 2**53 and at ``0 ** -1``).
+
+    NumPy refuses a negative exponent; a traced one cannot be refused, so it follows integer
+    division, ``1 // x ** -y``: ``1`` and ``-1`` keep their power, every other base gives 0
+    (``0 ** -1`` too, as NumPy's ``1 // 0`` does).
+    """
+    zero = lax.mul(x, lax.mul(y, _zero(y)))      # zeros of the broadcast shape
+    one, two = lax.add(zero, _one(zero)), lax.add(zero, lax.add(_one(zero), _one(zero)))
+    # |y| fits every bit of the exponent: 64 steps cover int64 (a negative y's magnitude
+    # wraps only at the most negative value, whose power is 0 or +-1 either way)
+    e = lax.select_n(lax.lt(y, _zero(y)), lax.add(zero, y), lax.sub(zero, y))
+
+    def step(_, carry):
+        acc, base, e = carry
+        acc = lax.select_n(lax.eq(lax.rem(e, two), one), acc, lax.mul(acc, base))
+        return acc, lax.mul(base, base), lax.div(e, two)
+
+    acc, _, _ = lax.fori_loop(0, 8 * _dt(zero).itemsize, step, (one, lax.add(zero, x), e))
+    unit = lax.eq(lax.mul(x, x), _one(x))        # x is 1 or -1
+    return lax.select_n(lax.lt(y, _zero(y)), acc, lax.select_n(unit, zero, acc))
 
 
 def _power_traced(x, y):
