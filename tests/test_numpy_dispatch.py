@@ -301,3 +301,19 @@ def test_dispatch_table_grows_with_funcad_numpy():
     assert np.asarray not in table and np.array not in table
     assert len(table) >= 150
     assert funcad.core.numpy_dispatch is _dispatch
+
+
+def test_numpy2_clip_keywords():
+    x = np.array([-1.0, 0.5, 2.0])
+    for kw in ({"min": 0.0}, {"max": 1.0}, {"min": 0.0, "max": 1.0}):
+        np.testing.assert_allclose(grad(lambda x: np.sum(np.clip(x, **kw) * x))(x),
+                                   grad(lambda x: fnp.sum(fnp.clip(x, kw.get("min"),
+                                                                   kw.get("max")) * x))(x))
+
+
+def test_dtype_only_functions():
+    def f(x):
+        assert not np.iscomplexobj(x) and np.isrealobj(x) and np.can_cast(x, np.float64)
+        return np.sum(x)
+    np.testing.assert_allclose(grad(f)(np.ones(2)), np.ones(2))
+    assert jit(f)(np.ones(2)) == 2.0

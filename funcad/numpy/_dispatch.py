@@ -37,6 +37,11 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 _REDUCE = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
            "logical_and": "all", "logical_or": "any"}
 _ACCUMULATE = {"add": "cumsum", "multiply": "cumprod"}
+# NumPy functions that read only the dtype of an array: NumPy answers them for a stand-in
+# (an empty array or the dtype itself) of the tracer's dtype.
+_DTYPE_ONLY = {np.iscomplexobj: "array", np.isrealobj: "array", np.can_cast: "dtype"}
+# NumPy keywords the twin spells differently (NumPy 2's np.clip(x, min=, max=)).
+_RENAMES = {np.clip: {"min": "a_min", "max": "a_max"}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,6 +194,9 @@ def call_twin(np_fn, f_fn, args, kwargs, np_name=None, defaults=None):
     except TypeError as e:
         raise TypeError(f"{np_name}: {e}") from None
     arguments = dict(bound.arguments)
+    for k, v in _RENAMES.get(np_fn, {}).items():
+        if k in arguments and v not in arguments and arguments[k] is not np._NoValue:
+            arguments[v] = arguments.pop(k)
     for k, v in (defaults or {}).items():
         arguments.setdefault(k, v)
     f_params = s_f.parameters
@@ -215,14 +223,21 @@ def call_twin(np_fn, f_fn, args, kwargs, np_name=None, defaults=None):
                     f"another way with funcad.numpy (import funcad.numpy as fnp).")
     if star and not any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in f_params.values()):
         return f_fn(*star, **given)
-    call_args = []
-    for p in f_params.values():
+    call_args, params = [], list(f_params.values())
+    for i, p in enumerate(params):
         if p.kind is inspect.Parameter.VAR_POSITIONAL:
             call_args.extend(star)
             break
-        if p.kind not in _POSITIONAL or p.name not in given:
+        if p.kind not in _POSITIONAL:
             break
-        call_args.append(given.pop(p.name))
+        if p.name in given:
+            call_args.append(given.pop(p.name))
+        elif p.default is not _MISSING and any(
+                q.kind is inspect.Parameter.POSITIONAL_ONLY and q.name in given
+                for q in params[i + 1:]):
+            call_args.append(p.default)  # a gap before a positional-only argument
+        else:
+            break
     return f_fn(*call_args, **given)
 
 
@@ -231,6 +246,10 @@ def call_twin(np_fn, f_fn, args, kwargs, np_name=None, defaults=None):
 
 def array_function(func, args, kwargs):
     """``Tracer.__array_function__``: run the funcad.numpy twin of ``func``."""
+    if func in _DTYPE_ONLY:
+        stand_in = ((lambda t: np.empty(0, t.dtype)) if _DTYPE_ONLY[func] == "array"
+                    else (lambda t: t.dtype))
+        return func(*[stand_in(a) if isinstance(a, Tracer) else a for a in args], **kwargs)
     f_fn = table().get(func)
     if f_fn is None:
         raise missing(_np_name(func), (args, tuple(kwargs.values())))
