@@ -86,12 +86,11 @@ def table() -> dict:
 
 
 def _np_name(fn) -> str:
+    """``numpy.sum``, ``numpy.linalg.norm``: the public name NumPy 2 gives its functions."""
     if isinstance(fn, np.ufunc):
         return f"numpy.{fn.__name__}"
     mod = getattr(fn, "__module__", None) or "numpy"
-    mod = "numpy" if mod in ("numpy", "numpy._core.multiarray") or mod.startswith(
-        "numpy._core") else mod.replace("._linalg", ".linalg").replace("._pocketfft", "")
-    return f"{mod}.{getattr(fn, '__name__', fn)}"
+    return f"{'numpy' if mod.startswith('numpy._') else mod}.{getattr(fn, '__name__', fn)}"
 
 
 def _fnp_name(fn) -> str:
