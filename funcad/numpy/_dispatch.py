@@ -156,8 +156,28 @@ def _plan(np_fn, f_fn):
             for name in s_np.parameters:
                 if name not in names and name in f_params:
                     names[name] = name
-        plan = _plans[key] = (s_np, s_f, names)
+        plan = _plans[key] = (s_np, s_f, names, _fast_path(s_np, s_f, names))
     return plan
+
+
+def _fast_path(s_np, s_f, names):
+    """(n, keywords): a call with at most n positional arguments and only these keywords
+    means the same to the twin as to NumPy, so it is passed on as it is (the common case,
+    without the cost of binding)."""
+    if s_np is None or s_f is None:
+        return 0, frozenset()
+    n_params, f_params = list(s_np.parameters.values()), list(s_f.parameters.values())
+    n = 0
+    for p, q in zip(n_params, f_params):
+        if p.kind is q.kind is inspect.Parameter.VAR_POSITIONAL:
+            n = 1 << 30
+            break
+        if p.kind not in _POSITIONAL or q.kind not in _POSITIONAL or names.get(p.name) != q.name:
+            break
+        n += 1
+    keywords = frozenset(k for k, v in names.items() if k == v and s_f.parameters[v].kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
+    return n, keywords
 
 
 def _is_default(value, default) -> bool:
@@ -185,8 +205,11 @@ def call_twin(np_fn, f_fn, args, kwargs, np_name=None, defaults=None):
     parameter names. ``defaults`` fills NumPy parameters the caller left out (ufunc.reduce's
     ``axis=0``, which the twin's own default would get wrong)."""
     np_name = np_name or _np_name(np_fn)
-    s_np, s_f, names = _plan(np_fn, f_fn)
+    s_np, s_f, names, (fast_n, fast_keywords) = _plan(np_fn, f_fn)
     if s_np is None or s_f is None:
+        return f_fn(*args, **kwargs)
+    if (len(args) <= fast_n and not defaults and np_fn not in _RENAMES
+            and all(k in fast_keywords for k in kwargs)):
         return f_fn(*args, **kwargs)
     try:
         bound = s_np.bind(*args, **kwargs)
