@@ -317,3 +317,24 @@ def test_dtype_only_functions():
         return np.sum(x)
     np.testing.assert_allclose(grad(f)(np.ones(2)), np.ones(2))
     assert jit(f)(np.ones(2)) == 2.0
+
+
+def test_writing_a_tracer_into_a_numpy_array_raises():
+    # NumPy converts the value with __array__ / __float__: under grad that dropped the
+    # derivative silently (the row below had gradient 0)
+    def f(x):
+        out = np.zeros(2)
+        out[0] = x[0]
+        return fnp.sum(fnp.asarray(out) * x[:2])
+    # NumPy raises its own ValueError from ours (raised by __float__): ours is in the chain
+    with pytest.raises((TracerArrayConversionError, ValueError)) as e:
+        grad(f)(np.ones(3))
+    chain, err = [], e.value
+    while err is not None:
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    assert any(isinstance(c, TracerArrayConversionError) and "derivative" in str(c)
+               for c in chain)
+    import math
+    with pytest.raises(TracerArrayConversionError, match=r"float\(\)"):
+        grad(lambda x: math.sin(x))(1.0)
