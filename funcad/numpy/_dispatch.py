@@ -28,6 +28,7 @@ import types
 
 import numpy as np
 
+from funcad._memo import Memo
 from funcad.core import Tracer, TracerArrayConversionError
 
 _MISSING = inspect.Parameter.empty
@@ -125,7 +126,7 @@ def missing(np_name: str, arguments=()) -> TracerArrayConversionError:
 # ---------------------------------------------------------------------------------------------
 # Calling the twin: bind to NumPy's signature, pass by name
 
-_plans: dict = {}
+_plans = Memo("numpy dispatch: call plans by (NumPy function, twin)", 1024)
 
 
 def _signature(fn):
@@ -140,7 +141,7 @@ def _plan(np_fn, f_fn):
     cached. Leading positional parameters whose names differ (``x1`` for ``x``) are matched
     by position."""
     key = (np_fn, f_fn)
-    plan = _plans.get(key)
+    plan = _plans.table.get(key)
     if plan is None:
         s_np, s_f = _signature(np_fn), _signature(f_fn)
         names = {}
@@ -156,7 +157,7 @@ def _plan(np_fn, f_fn):
             for name in s_np.parameters:
                 if name not in names and name in f_params:
                     names[name] = name
-        plan = _plans[key] = (s_np, s_f, names, _fast_path(s_np, s_f, names))
+        plan = _plans.put(key, (s_np, s_f, names, _fast_path(s_np, s_f, names)))
     return plan
 
 
