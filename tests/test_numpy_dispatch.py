@@ -338,3 +338,14 @@ def test_writing_a_tracer_into_a_numpy_array_raises():
     import math
     with pytest.raises(TracerArrayConversionError, match=r"float\(\)"):
         grad(lambda x: math.sin(x))(1.0)
+
+
+def test_second_order_and_jacobians_of_numpy_code():
+    x = np.array([0.3, -0.7, 1.1])
+    f = lambda x: np.sum(np.sin(x) * np.roll(x, 1)) + np.linalg.norm(x) ** 3
+    f_twin = lambda x: fnp.sum(fnp.sin(x) * fnp.roll(x, 1)) + fnp.linalg.norm(x) ** 3
+    np.testing.assert_allclose(funcad.hessian(f)(x), funcad.hessian(f_twin)(x), rtol=1e-12)
+    g = lambda x: np.cumsum(np.exp(x))
+    np.testing.assert_allclose(funcad.jacfwd(g)(x), funcad.jacrev(g)(x), rtol=1e-12)
+    np.testing.assert_allclose(funcad.jacrev(g)(x), np.tril(np.ones((3, 3))) * np.exp(x),
+                               rtol=1e-12)
