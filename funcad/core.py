@@ -448,9 +448,10 @@ def _numpy_dispatch():
 
 
 def _conversion_message(what: str, tracer: "Tracer") -> str:
+    why = ("its value is not known while tracing" if tracer.concrete_value() is None else
+           "the conversion would drop its derivative")
     return (f"{what} of a traced value ({tracer.aval.str_short()} under "
-            f"`{tracer._interp.name}`): NumPy cannot see traced values, and the conversion would "
-            f"lose what the transformation tracks (under grad/jvp, the derivative). Keep the "
+            f"`{tracer._interp.name}`): NumPy cannot see traced values, and {why}. Keep the "
             f"value an array: use funcad.numpy (import funcad.numpy as fnp; fnp.asarray(x) "
             f"instead of np.asarray(x)); the NumPy functions funcad.numpy has (np.dot, "
             f"np.sum, ...) take traced values as they are.")
