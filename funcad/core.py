@@ -436,6 +436,39 @@ def _fnp():
     return _fnp_module
 
 
+# The module that answers NumPy's dispatch protocols for tracers (funcad.numpy._dispatch, a
+# layer above): funcad.numpy installs it when it is imported.
+numpy_dispatch = None
+
+
+def _numpy_dispatch():
+    if numpy_dispatch is None:
+        _fnp()  # importing funcad.numpy installs it
+    return numpy_dispatch
+
+
+def _conversion_message(what: str, tracer: "Tracer") -> str:
+    why = ("its value is not known while tracing" if tracer.concrete_value() is None else
+           "the conversion would drop its derivative")
+    return (f"{what} of a traced value ({tracer.aval.str_short()} under "
+            f"`{tracer._interp.name}`): NumPy cannot see traced values, and {why}. Keep the "
+            f"value an array: use funcad.numpy (import funcad.numpy as fnp; fnp.asarray(x) "
+            f"instead of np.asarray(x)); the NumPy functions funcad.numpy has (np.dot, "
+            f"np.sum, ...) take traced values as they are.")
+
+
+def _index_text(idx) -> str:
+    """``x[idx]``'s index as the user would write it, for messages (``0``, ``1:3``, ``i``)."""
+    def one(i):
+        if isinstance(i, slice):
+            return ":".join("" if v is None else str(v) for v in (i.start, i.stop)) + (
+                "" if i.step is None else f":{i.step}")
+        if isinstance(i, (int, np.integer)):
+            return str(i)
+        return "..." if i is Ellipsis else "idx"
+    return ", ".join(one(i) for i in idx) if isinstance(idx, tuple) else one(idx)
+
+
 def _no_out(out, name):
     if out is not None:
         raise TypeError(f"{name}: traced values are immutable; the out= argument is not "
@@ -452,15 +485,15 @@ class Tracer:
     __array_priority__ = 1000
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        """NumPy ufuncs on tracers (``np.sin(t)``, ``ndarray + t``) run funcad.numpy's
-        function of the same name."""
-        fn = getattr(_fnp(), ufunc.__name__, None)
-        if method != "__call__" or kwargs or fn is None:
-            raise TracerArrayConversionError(
-                f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} cannot "
-                f"take a traced value (under `{self._interp.name}`) with these arguments. Use "
-                f"funcad.numpy (import funcad.numpy as fnp) inside transformed functions.")
-        return fn(*inputs)
+        """NumPy ufuncs on tracers (``np.sin(t)``, ``ndarray + t``, ``np.add.reduce(t)``) run
+        funcad.numpy's twin (NEP 13; see ``funcad/numpy/_dispatch.py``)."""
+        return _numpy_dispatch().array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy functions on tracers (``np.dot(t, t)``, ``np.linalg.norm(t)``) run
+        funcad.numpy's twin, or raise TracerArrayConversionError when there is none (NEP 18;
+        see ``funcad/numpy/_dispatch.py``)."""
+        return _numpy_dispatch().array_function(func, args, kwargs)
 
     @property
     def aval(self) -> ShapedArray:
@@ -490,6 +523,11 @@ class Tracer:
         return int(self._concrete("Python `int()`", TracerIntegerConversionError))
 
     def __float__(self):
+        # Only tracers that carry a derivative (jvp's) have a concrete value: float() would
+        # drop it, so it is an error either way. np.float64(t) calls this too.
+        if self.concrete_value() is not None:
+            raise TracerArrayConversionError(_conversion_message(
+                "Python `float()` (or np.float64(...))", self))
         return float(self._concrete("Python `float()`", ConcretizationError))
 
     def __index__(self):
@@ -497,14 +535,17 @@ class Tracer:
         return operator.index(v)
 
     def __array__(self, dtype=None, copy=None):
-        v = self.concrete_value()
-        if v is None:
-            raise TracerArrayConversionError(
-                f"Conversion of a traced value ({self.aval.str_short()} under "
-                f"`{self._interp.name}`) to a NumPy array: NumPy functions cannot see traced "
-                f"values. Use funcad.numpy (import funcad.numpy as fnp) instead of numpy "
-                f"inside transformed functions.")
-        return np.asarray(v, dtype)
+        # An error even when the value is known (jvp's tracers): the array would drop the
+        # derivative, silently. JAX's rule.
+        raise TracerArrayConversionError(_conversion_message(
+            "Conversion to a NumPy array (np.asarray, np.array, __array__)", self))
+
+    def __setitem__(self, idx, value):
+        raise TypeError(
+            f"x[{_index_text(idx)}] = ... on a traced value ({self.aval.str_short()} under "
+            f"`{self._interp.name}`): traced arrays are immutable. Use "
+            f"`x = x.at[{_index_text(idx)}].set(value)` (or .add, .multiply, .min, .max), "
+            f"which returns the updated array.")
 
     def __len__(self):
         if not self.shape:
@@ -646,10 +687,10 @@ class Tracer:
         return _fnp().swapaxes(self, a, b)
 
     def item(self):
-        return self._concrete("Python `.item()`", ConcretizationError).item()
+        raise TracerArrayConversionError(_conversion_message("`.item()`", self))
 
     def tolist(self):
-        return np.asarray(self._concrete("`.tolist()`", ConcretizationError)).tolist()
+        raise TracerArrayConversionError(_conversion_message("`.tolist()`", self))
 
     @property
     def at(self):

@@ -441,6 +441,7 @@ def _workload():
         "flat": str(funcad.tree_util.tree_flatten([x, x])[1]),
         "where": funcad.grad(lambda v: fnp.sum(fnp.where(v > 0, v, 2 * v) ** 2))(x32),
         "matmul": funcad.grad(lambda m: fnp.sum(fnp.tanh(m @ m.T)))(np.outer(x, x[:3])),
+        "numpy_dispatch": funcad.grad(lambda v: np.sum(np.sin(v) * v))(x),  # plain NumPy
     }
     return out, jf
 

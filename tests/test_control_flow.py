@@ -438,7 +438,7 @@ def f_nested_python(x):
         v = c
         for _ in range(2):
             v = fnp.sin(v) * w + v
-        v = v * 0.9 * 0.8 if float(v) > 1.0 else v + 0.1
+        v = v * 0.9 * 0.8 if v > 1.0 else v + 0.1  # bool(); float(v) would drop the derivative
         c = v
         total = total + v * w
     return c + total

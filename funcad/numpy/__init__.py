@@ -25,3 +25,10 @@ float32, float64, int32, int64 = _np.float32, _np.float64, _np.int32, _np.int64
 bool_ = _np.bool_
 ndarray = _np.ndarray
 dtype, finfo, iinfo = _np.dtype, _np.finfo, _np.iinfo
+
+# NumPy functions and ufuncs called on tracers (np.dot(t, t)) run the twins above: the
+# dispatch table is built from this module's names, so it grows with it.
+from funcad import core as _core  # noqa: E402
+from funcad.numpy import _dispatch  # noqa: E402
+
+_core.numpy_dispatch = _dispatch
