@@ -25,7 +25,7 @@ import numpy as np
 
 from funcad import core, lax
 from funcad._memo import Memo
-from funcad.core import Tracer, check_dtype, get_aval
+from funcad.core import Tracer, check_dtype, get_aval, scalar_array
 
 SUPPORTED = _SUPPORTED = core._SUPPORTED
 _ndarray = np.ndarray
@@ -225,7 +225,7 @@ def asarray_of(x, dtype):
     if isinstance(x, complex):
         raise TypeError("funcad.numpy: complex numbers are not supported")
     if type(x) in _PY_WEAK:
-        return np.asarray(x, dtype)  # OverflowError for ints out of range, as NumPy
+        return scalar_array(x, dtype)  # OverflowError for ints out of range, as NumPy
     a = np.asarray(x)
     check_dtype(a.dtype, "funcad.numpy")
     return a.astype(dtype, copy=False)
