@@ -168,11 +168,11 @@ def get_aval(x) -> ShapedArray:
 
 
 _INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
-_MASKED_MSG = ("funcad: a NumPy masked array (np.ma.MaskedArray) cannot be an input of a "
-               "transformation: funcad computes on the data and would silently drop the mask. "
-               "Pass x.filled(fill_value) (or np.ma.getdata(x)) and the mask "
-               "(np.ma.getmaskarray(x)) as separate arrays, and use fnp.where(mask, ...) to "
-               "handle the masked entries.")
+_MASKED_MSG = ("funcad: NumPy masked arrays (np.ma.MaskedArray) are not supported by "
+               "funcad's transformations: funcad computes on the data and would silently drop "
+               "the mask. Pass x.filled(fill_value) (or np.ma.getdata(x)) "
+               "and the mask (np.ma.getmaskarray(x)) as separate arrays, and use "
+               "fnp.where(mask, ...) to handle the masked entries.")
 
 
 def int_overflow(x: int, dtype) -> OverflowError:

@@ -232,3 +232,11 @@ def test_jit_of_a_partial_and_of_two_names_that_sanitize_alike():
     f3.__name__ = "f³"   # "f²" and "f³" both become jit_f_: each must still run its own code
     np.testing.assert_allclose(funcad.jit(_named("f²"))(x), np.sin(x) * 2.0 + 1.0)
     np.testing.assert_allclose(funcad.jit(f3)(x), x - 1.0)
+
+
+def test_masked_arrays_are_refused_as_closed_over_constants():
+    m = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    with pytest.raises(TypeError, match=MASKED):
+        funcad.grad(lambda x: fnp.sum(x * m))(np.ones(3))
+    with pytest.raises(TypeError, match=MASKED):
+        funcad.jit(lambda x: x * m)(np.ones(3))

@@ -86,9 +86,9 @@ def _check_tangent(who, i, p, t):
                         f"the primal has dtype {pa.dtype}; they must be equal")
     if not is_float(pa.dtype) and is_float(ta.dtype):
         raise TypeError(f"{who}: primal input {i} has non-float dtype {pa.dtype} but its "
-                        f"tangent has dtype {ta.dtype}. A non-float input has no derivative, so its "
-                        f"tangent must be zeros of the primal's dtype (JAX's float0): pass "
-                        f"np.zeros_like(x) for it, or make the input a float "
+                        f"tangent has dtype {ta.dtype}. A non-float input has no derivative, "
+                        f"so its tangent must be zeros of the primal's dtype (JAX's float0): "
+                        f"pass np.zeros_like(x) for it, or make the input a float "
                         f"(x.astype(float)) to differentiate with respect to it.")
 
 

@@ -218,8 +218,10 @@ def asarray_of(x, dtype):
     """``x`` as a funcad value of ``dtype`` (a NumPy array or a tracer)."""
     if isinstance(x, Tracer):
         return x if x.aval.dtype == dtype else lax.convert_element_type(x, dtype)
-    if isinstance(x, np.ndarray) and x.dtype == dtype:
+    if type(x) is np.ndarray and x.dtype == dtype:
         return x
+    if isinstance(x, np.ndarray):
+        get_aval(x)   # refuses a masked array, whose mask np.asarray would drop
     if isinstance(x, (list, tuple)):
         return asarray_of(to_value(x), dtype)
     if isinstance(x, complex):
