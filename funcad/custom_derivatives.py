@@ -126,7 +126,7 @@ class custom_jvp:
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
         functools.update_wrapper(self, fun)
         self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.nondiff_argnums = _nondiff_argnums(type(self).__name__, fun, nondiff_argnums)
         self.jvp_rule = None
 
     def defjvp(self, jvp: Callable) -> Callable:
@@ -251,6 +251,20 @@ class _Traced:
         self.closed = trace_to_jaxpr(flat_fun, self.in_avals, kind)
         self.out_tree = store["out_tree"]
         self.nondiff = [self.static[i] for i in nd]
+
+
+def _nondiff_argnums(kind: str, fun, nums) -> tuple:
+    """``nondiff_argnums`` as a tuple of distinct non-negative ints (an argument named twice
+    would be spliced back twice)."""
+    nums = (nums,) if isinstance(nums, int) else tuple(nums)
+    name = getattr(fun, "__name__", type(fun).__name__)
+    if any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in nums):
+        raise TypeError(f"{kind}({name}): nondiff_argnums must be non-negative ints, got "
+                        f"{nums!r}")
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"{kind}({name}): nondiff_argnums {nums!r} names an argument twice; "
+                         f"remove the duplicate")
+    return nums
 
 
 def _check_call(wrapper, kwargs, rule, kind, how):
@@ -392,7 +406,7 @@ class custom_vjp:
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
         functools.update_wrapper(self, fun)
         self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.nondiff_argnums = _nondiff_argnums(type(self).__name__, fun, nondiff_argnums)
         self.fwd = self.bwd = None
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:

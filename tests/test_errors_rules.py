@@ -208,3 +208,15 @@ def test_custom_vjp_gradient_dtype_is_the_input_dtype():
     g = funcad.grad(lambda v: fnp.sum(f(v)))(x)
     assert g.dtype == np.float32
     np.testing.assert_allclose(g, 2.0 * np.ones(3))
+
+
+@pytest.mark.parametrize("kind", [funcad.custom_jvp, funcad.custom_vjp])
+def test_nondiff_argnums_are_distinct_non_negative_ints(kind):
+    def power(n, x):
+        return x ** n
+    with pytest.raises(ValueError, match=rf"{kind.__name__}\(power\): nondiff_argnums \(0, 0\) "
+                                         r"names an argument twice"):
+        kind(power, nondiff_argnums=(0, 0))
+    with pytest.raises(TypeError, match=rf"{kind.__name__}\(power\): nondiff_argnums must be "
+                                        r"non-negative ints, got \(1\.0,\)"):
+        kind(power, nondiff_argnums=(1.0,))

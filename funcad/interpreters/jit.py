@@ -365,6 +365,8 @@ _SIGNATURES = 512   # traced signatures kept per jitted function (a full memo is
 def _check_static_argnames(fun, name: str, names: tuple) -> None:
     """Each ``static_argnames`` entry must be a string naming a parameter of ``fun`` (any name
     is accepted when ``fun`` takes ``**kwargs`` or has no inspectable signature)."""
+    if not names:
+        return
     for k in names:
         if not isinstance(k, str):
             raise TypeError(f"jit({name}): static_argnames must be strings, got {k!r}")
