@@ -149,16 +149,49 @@ def get_aval(x) -> ShapedArray:
     if isinstance(x, Tracer):
         return x.aval
     if isinstance(x, (np.ndarray, np.generic)):
+        if isinstance(x, np.ma.MaskedArray):
+            raise TypeError(_MASKED_MSG)
         return _array_aval(x.shape, x.dtype)
     t = type(x)
     if t in _PY_SCALAR_DTYPES:
+        if t is int and not _INT64_MIN <= x <= _INT64_MAX:
+            raise int_overflow(x, int64)
         return _array_aval((), _PY_SCALAR_DTYPES[t])
     if isinstance(x, (bool, int, float)):  # subclasses such as IntEnum
+        if isinstance(x, int) and not _INT64_MIN <= x <= _INT64_MAX:
+            raise int_overflow(x, int64)
         return ShapedArray((), _PY_SCALAR_DTYPES[int if not isinstance(x, float) else float])
     if isinstance(x, complex):
         raise TypeError("funcad: complex numbers are not supported yet; got a complex value.")
     raise TypeError(f"funcad: value of type {type(x).__name__} is not a valid array; "
                     f"use a NumPy array or a Python scalar.")
+
+
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+_MASKED_MSG = ("funcad: NumPy masked arrays (np.ma.MaskedArray) are not supported by "
+               "funcad's transformations: funcad computes on the data and would silently drop "
+               "the mask. Pass x.filled(fill_value) (or np.ma.getdata(x)) "
+               "and the mask (np.ma.getmaskarray(x)) as separate arrays, and use "
+               "fnp.where(mask, ...) to handle the masked entries.")
+
+
+def int_overflow(x: int, dtype) -> OverflowError:
+    """The error for a Python int that does not fit ``dtype`` (funcad's ints are int64)."""
+    info = np.iinfo(dtype)
+    return OverflowError(
+        f"funcad: the Python int {x} does not fit in {np.dtype(dtype).name} (whose range is "
+        f"[{info.min}, {info.max}]); funcad has no wider integers. Use a float instead "
+        f"({float(x)!r}, accurate to about 16 digits), or keep the value in range (for "
+        f"example with modular arithmetic).")
+
+
+def scalar_array(x, dtype) -> np.ndarray:
+    """``np.asarray(x, dtype)`` for a Python scalar, with :func:`int_overflow`'s message for
+    an int out of ``dtype``'s range."""
+    try:
+        return np.asarray(x, dtype)
+    except OverflowError:
+        raise int_overflow(x, dtype) from None
 
 
 def to_array(x) -> np.ndarray:

@@ -31,8 +31,9 @@ from funcad.interpreters.jvp import jvp_flat
 from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.ir import ClosedJaxpr, eval_jaxpr
 from funcad.lowering import Call
-from funcad.rule_util import UndefinedPrimal, Zero, bdim_to_front, instantiate
-from funcad.tree_util import tree_flatten, tree_map, tree_unflatten
+from funcad.rule_util import (UndefinedPrimal, Zero, bdim_to_front, check_array_leaves,
+                              instantiate)
+from funcad.tree_util import leaf_paths, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["custom_jvp", "custom_vjp"]
 
@@ -125,7 +126,7 @@ class custom_jvp:
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
         functools.update_wrapper(self, fun)
         self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.nondiff_argnums = _nondiff_argnums(type(self).__name__, fun, nondiff_argnums)
         self.jvp_rule = None
 
     def defjvp(self, jvp: Callable) -> Callable:
@@ -148,6 +149,7 @@ class custom_jvp:
             if t_out is None:
                 t_out = tree_map(lambda o: np.zeros_like(np.asarray(o)), out)
             return out, t_out
+        jvp.__name__ = f"{self.__name__}.defjvps"
         if self.nondiff_argnums:
             raise NotImplementedError("custom_jvp.defjvps does not support nondiff_argnums; "
                                       "use defjvp")
@@ -162,34 +164,67 @@ class custom_jvp:
         out_avals = closed.out_avals
         rule, name, nd = self.jvp_rule, self.__name__, self.nondiff_argnums
 
+        who = f"custom_jvp rule of {name} ({_rule_name(rule)})"
+
         def jvp_fn(primals, tangents):
             p = tree_unflatten(in_tree, primals)
             t = tree_unflatten(in_tree, tangents)
             res = rule(*tr.nondiff, p, t) if nd else rule(p, t)
             if not (isinstance(res, (tuple, list)) and len(res) == 2):
-                raise TypeError(f"custom_jvp rule of {name} must return a pair "
-                                f"(primal_out, tangent_out); got {type(res).__name__}")
+                raise TypeError(f"{who} must return a pair (primal_out, tangent_out); got "
+                                f"{type(res).__name__}")
             po, to = res
             p_leaves, p_tree = tree_flatten(po)
             t_leaves, t_tree = tree_flatten(to)
             if p_tree != out_tree or t_tree != out_tree:
-                raise TypeError(f"custom_jvp rule of {name} must return primal and tangent "
-                                f"outputs with the structure of the function's output "
-                                f"{out_tree}; got {p_tree} and {t_tree}")
-            t_fixed = []
-            for i, (tl, a) in enumerate(zip(t_leaves, out_avals)):
-                tl = _to_value(tl)
-                ta = get_aval(tl)
-                if ta.shape != a.shape:
-                    raise TypeError(f"custom_jvp rule of {name}: tangent output {i} has shape "
-                                    f"{ta.shape}, but the primal output has shape {a.shape}")
-                if ta.dtype != a.dtype and is_float(a.dtype):
-                    tl = lax.convert_element_type(tl, a.dtype)
-                t_fixed.append(tl)
-            return [_to_value(x) for x in p_leaves], t_fixed
+                raise TypeError(f"{who} must return primal and tangent outputs with the "
+                                f"structure of {name}'s output {out_tree}; got {p_tree} and "
+                                f"{t_tree}")
+            p_fixed = _match_avals(who, "primal_out", po, p_leaves, out_avals,
+                                   f"the matching output of {name}", tangent=False)
+            t_fixed = _match_avals(who, "tangent_out", to, t_leaves, out_avals,
+                                   f"the matching output of {name}", tangent=True)
+            return p_fixed, t_fixed
 
         outs = custom_jvp_call_p.bind(*tr.leaves, call_jaxpr=closed, jvp_fn=jvp_fn, name=name)
         return tree_unflatten(out_tree, outs)
+
+
+def _rule_name(rule) -> str:
+    return getattr(rule, "__name__", type(rule).__name__)
+
+
+def _match_avals(who: str, root: str, tree, leaves, avals, whose: str, tangent: bool) -> list:
+    """The leaves a user rule returned, checked against the avals they stand for and made
+    values: equal shapes; equal dtypes for primal values (a Python scalar takes the aval's
+    dtype, as a weak type); for tangents and cotangents of a float value, a float of any
+    precision (converted), never an integer or a bool (an int64 cotangent for a float64 input
+    would silently make the gradient int64). TypeErrors name the rule (``who``), the leaf's
+    path below ``root`` and both avals."""
+    check_array_leaves(leaves, tree, f"{who}: in what it returned,", root, "A rule returns "
+                       "arrays (and pytrees of arrays).")
+    paths = None
+    out = []
+    for i, (x, a) in enumerate(zip(leaves, avals)):
+        weak = type(x) in (bool, int, float)
+        v = _to_value(x)
+        va = get_aval(v)
+        ok_dtype = (va.dtype == a.dtype or weak or
+                    (tangent and (not is_float(a.dtype) or is_float(va.dtype))))
+        if va.shape != a.shape or not ok_dtype:
+            paths = paths or leaf_paths(tree, root)
+            fix = (f"an array of shape {a.shape}" if va.shape != a.shape else
+                   f"a float array (for example x.astype(np.{a.dtype.name}))" if tangent else
+                   f"an array of dtype {a.dtype.name} (for example x.astype(np.{a.dtype.name}))")
+            raise TypeError(
+                f"{who} returned {paths[i]} of type {va.str_short()} (shape {va.shape}, dtype "
+                f"{va.dtype.name}), but {whose} is {a.str_short()} (shape {a.shape}, dtype "
+                f"{a.dtype.name}). Return {fix} there.")
+        if va.dtype != a.dtype and (weak or is_float(a.dtype)):
+            v = lax.convert_element_type(v, a.dtype) if isinstance(v, Tracer) else \
+                np.asarray(v, a.dtype)
+        out.append(v)
+    return out
 
 
 class _Traced:
@@ -216,6 +251,20 @@ class _Traced:
         self.closed = trace_to_jaxpr(flat_fun, self.in_avals, kind)
         self.out_tree = store["out_tree"]
         self.nondiff = [self.static[i] for i in nd]
+
+
+def _nondiff_argnums(kind: str, fun, nums) -> tuple:
+    """``nondiff_argnums`` as a tuple of distinct non-negative ints (an argument named twice
+    would be spliced back twice)."""
+    nums = (nums,) if isinstance(nums, int) else tuple(nums)
+    name = getattr(fun, "__name__", type(fun).__name__)
+    if any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in nums):
+        raise TypeError(f"{kind}({name}): nondiff_argnums must be non-negative ints, got "
+                        f"{nums!r}")
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"{kind}({name}): nondiff_argnums {nums!r} names an argument twice; "
+                         f"remove the duplicate")
+    return nums
 
 
 def _check_call(wrapper, kwargs, rule, kind, how):
@@ -357,7 +406,7 @@ class custom_vjp:
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
         functools.update_wrapper(self, fun)
         self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.nondiff_argnums = _nondiff_argnums(type(self).__name__, fun, nondiff_argnums)
         self.fwd = self.bwd = None
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
@@ -373,43 +422,65 @@ class custom_vjp:
                                          self.nondiff_argnums, tr.dyn, tr.full)
         store: dict = {}
 
+        fwho = f"custom_vjp fwd of {name} ({_rule_name(fwd)})"
+        bwho = f"custom_vjp bwd of {name} ({_rule_name(bwd)})"
+        out_avals = closed.out_avals
+        arg_trees = [tree_flatten(a)[1] for a in dyn]
+
         def fwd_fn(primals):
             res = fwd(*full(tree_unflatten(in_tree, primals)))
             if not (isinstance(res, (tuple, list)) and len(res) == 2):
-                raise TypeError(f"custom_vjp fwd of {name} must return a pair (output, "
-                                f"residuals); got {type(res).__name__}")
+                raise TypeError(f"{fwho} must return a pair (output, residuals); got "
+                                f"{type(res).__name__}")
             out, r = res
             o_leaves, o_tree = tree_flatten(out)
             if o_tree != out_tree:
-                raise TypeError(f"custom_vjp fwd of {name} must return an output with the "
-                                f"function's structure {out_tree}; got {o_tree}")
-            r_leaves, store["res_tree"] = tree_flatten(r)
-            return [_to_value(o) for o in o_leaves], [_to_value(x) for x in r_leaves]
+                raise TypeError(f"{fwho} must return an output with the structure of "
+                                f"{name}'s output {out_tree}; got {o_tree}")
+            o_fixed = _match_avals(fwho, "out", out, o_leaves, out_avals,
+                                   f"the matching output of {name}", tangent=False)
+            r_leaves, r_tree = tree_flatten(r)
+            if store.setdefault("res_tree", r_tree) != r_tree:
+                raise TypeError(f"{fwho} returned residuals of structure {r_tree} here and "
+                                f"{store['res_tree']} before; return one structure")
+            check_array_leaves(r_leaves, r, f"{fwho}: in its residuals,", "res",
+                               "Residuals are arrays (and pytrees of arrays); pass Python "
+                               "constants with nondiff_argnums or close over them.")
+            return o_fixed, [_to_value(x) for x in r_leaves]
 
         def bwd_fn(res, cts):
             r = tree_unflatten(store["res_tree"], res)
             ct = tree_unflatten(out_tree, cts)
             out = bwd(*tr.nondiff, r, ct) if nd else bwd(r, ct)
             if not isinstance(out, (tuple, list)):
-                raise TypeError(f"custom_vjp bwd of {name} must return a tuple with one "
-                                f"cotangent per argument; got {type(out).__name__}")
+                raise TypeError(f"{bwho} must return a tuple with one cotangent per argument; "
+                                f"got {type(out).__name__}")
             if len(out) != len(dyn):
-                raise TypeError(f"custom_vjp bwd of {name} returned {len(out)} cotangents for "
-                                f"{len(dyn)} differentiable arguments")
-            c_leaves, c_tree = tree_flatten(tuple(out), is_leaf=lambda x: x is None)
-            if c_tree != in_tree and len(c_leaves) != len(in_avals):
-                raise TypeError(f"custom_vjp bwd of {name} must return cotangents with the "
-                                f"arguments' structure {in_tree}; got {c_tree}")
-            result = []
-            for i, (c, a) in enumerate(zip(c_leaves, in_avals)):
-                if c is None:
-                    result.append(lax.full(a.shape, 0, a.dtype))
+                raise TypeError(f"{bwho} returned {len(out)} cotangents for {len(dyn)} "
+                                f"differentiable arguments; return one per argument (None "
+                                f"for zeros)")
+            result, avals = [], iter(in_avals)
+            for k, (c, t) in enumerate(zip(out, arg_trees)):
+                a_k = [next(avals) for _ in range(t.num_leaves)]
+                if c is None:   # zeros for the whole argument
+                    result.extend(lax.full(a.shape, 0, a.dtype) for a in a_k)
                     continue
-                c = _to_value(c)
-                if get_aval(c).shape != a.shape:
-                    raise TypeError(f"custom_vjp bwd of {name}: cotangent {i} has shape "
-                                    f"{get_aval(c).shape}, but the argument has shape {a.shape}")
-                result.append(c)
+                try:
+                    c_leaves = t.flatten_up_to(c)
+                    c_tree = tree_unflatten(t, [0 if x is None else x for x in c_leaves])
+                    if tree_flatten(c_tree)[1] != t:
+                        raise ValueError
+                except ValueError:
+                    raise TypeError(f"{bwho} returned a cotangent of structure "
+                                    f"{tree_flatten(c)[1]} for argument {k} of {name}, whose "
+                                    f"structure is {t}; return one cotangent of the argument's "
+                                    f"structure (None for zeros)") from None
+                zeros = {i for i, x in enumerate(c_leaves) if x is None}
+                fixed = _match_avals(bwho, f"cts[{k}]", c_tree,
+                                     [0 if x is None else x for x in c_leaves], a_k,
+                                     f"argument {k} of {name}", tangent=True)
+                result.extend(lax.full(a.shape, 0, a.dtype) if i in zeros else v
+                              for i, (v, a) in enumerate(zip(fixed, a_k)))
             return result
 
         outs = custom_vjp_call_p.bind(*tr.leaves, call_jaxpr=closed, fwd_fn=fwd_fn,

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from funcad.core import Primitive, ShapedArray, get_aval, is_eager, primitives
+from funcad.core import Primitive, ShapedArray, Tracer, get_aval, is_eager, primitives
+from funcad.tree_util import leaf_paths
 
 
 class Zero:
@@ -132,3 +133,21 @@ def _broadcast(x, shape, dims):
         x = np.asarray(x)
     return primitives["broadcast_in_dim"].bind(x, shape=tuple(map(int, shape)),
                                                broadcast_dimensions=tuple(map(int, dims)))
+
+
+# what a pytree leaf may be wherever funcad turns leaves into arrays (complex gets its own
+# "not supported yet" error from get_aval)
+_ARRAY_LEAVES = (Tracer, np.ndarray, np.generic, bool, int, float, complex)
+
+
+def check_array_leaves(leaves, tree, where: str, root: str, fix: str) -> None:
+    """TypeError naming the path of the first leaf of ``tree`` (whose leaves are ``leaves``)
+    that is not an array or a Python scalar, such as a string in a jitted function's output
+    or in a loop carry. The message is ``where``, the leaf's path below ``root`` (as
+    ``out[1]['a']``), what the leaf is, then ``fix``."""
+    for i, x in enumerate(leaves):
+        if not isinstance(x, _ARRAY_LEAVES):
+            path = leaf_paths(tree, root)[i]
+            shown = repr(x) if len(repr(x)) <= 40 else repr(x)[:37] + "..."
+            raise TypeError(f"{where} {path} is a {type(x).__name__} ({shown}), not an "
+                            f"array. {fix}")

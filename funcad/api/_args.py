@@ -90,20 +90,52 @@ def _aux_wrap(fun, has_aux, store, name=None):
     return f
 
 
+def _check_fun(who: str, fun) -> None:
+    """A transformation's first argument must be callable: say so when it is made."""
+    if not callable(fun):
+        raise TypeError(f"{who}: expected a function to transform, got {fun!r} of type "
+                        f"{type(fun).__name__}. Pass the function itself, e.g. "
+                        f"{who}(f)(x), not {who}(f(x)).")
+
+
+def _check_argnums(who: str, argnums, name: str = "the function") -> tuple:
+    """``argnums`` as a tuple of ints, checked when the transformation is made: ints only (no
+    floats, no bools) and no repeats (a repeated argnum would differentiate one argument
+    twice, of which only one copy can receive the gradient)."""
+    if isinstance(argnums, int) and not isinstance(argnums, bool):
+        return (argnums,)
+    try:
+        nums = tuple(argnums)
+    except TypeError:
+        nums = None
+    if nums is None or not nums or any(not isinstance(a, int) or isinstance(a, bool)
+                                       for a in nums):
+        raise TypeError(f"{who}({name}): argnums must be an int or a non-empty tuple of ints, "
+                        f"got {argnums!r} of type {type(argnums).__name__}. For example "
+                        f"argnums=1 or argnums=(0, 2).")
+    if len(set(nums)) != len(nums):
+        dup = sorted({a for a in nums if nums.count(a) > 1})
+        raise ValueError(f"{who}({name}): argnums {argnums!r} repeats {dup[0]}; each argument "
+                         f"may be named once. Remove the duplicate (to use one argument in "
+                         f"two places, pass it twice as two arguments).")
+    return nums
+
+
 def _argnums_tuple(who, argnums, nargs, name="the function"):
     if type(argnums) is int and 0 <= argnums < nargs:
         return (argnums,)
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    nums = _check_argnums(who, argnums, name)
     for a in nums:
-        if not isinstance(a, int) or isinstance(a, bool):
-            raise TypeError(f"{who}({name}): argnums must be an int or a tuple of ints, got "
-                            f"{argnums!r}")
         if not -nargs <= a < nargs:
             raise ValueError(f"{who}({name}): argnums {argnums!r} is out of range: {name} was "
                              f"called with {nargs} positional argument(s), so each argnum "
                              f"must be in [{-nargs}, {nargs}). Pass the arguments to "
                              f"differentiate positionally, or fix argnums.")
-    return tuple(a % nargs for a in nums)
+    out = tuple(a % nargs for a in nums)
+    if len(set(out)) != len(out):   # (0, -2) with two arguments
+        raise ValueError(f"{who}({name}): argnums {argnums!r} names the same argument twice "
+                         f"(called with {nargs} positional arguments); remove the duplicate.")
+    return out
 
 
 def _partial_args(fun, args, kwargs, argnums):

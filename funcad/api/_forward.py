@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 from typing import Callable, Sequence
 
-from funcad.api._args import (_abstractify, _as_value, _flatten_fun, _flatten_fun_aux,
-                              _fun_name, _split_aux)
+from funcad.api._args import (_abstractify, _as_value, _check_fun, _flatten_fun,
+                              _flatten_fun_aux, _fun_name, _split_aux)
 from funcad.core import ShapedArray, current_interpreter, get_aval, is_float, new_interpreter
 from funcad.interpreters.jvp import jvp_flat
 from funcad.interpreters.partial_eval import PartialEvalInterpreter
@@ -39,6 +39,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()):
         c:f64[] = reduce_sum[axes=(0,)] b
       in (c,) }
     """
+    _check_fun("make_jaxpr", fun)
     static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
 
     @functools.wraps(fun)
@@ -61,6 +62,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()):
 def eval_shape(fun: Callable, *args, **kwargs):
     """Shapes and dtypes of ``fun(*args)`` as a pytree of :class:`ShapeDtypeStruct`, computed
     by tracing, without evaluating anything. Arguments may be arrays or ShapeDtypeStructs."""
+    _check_fun("eval_shape", fun)
     leaves, in_tree = tree_flatten(args)
     avals = [_abstractify(x) for x in leaves]
     store: dict = {}
@@ -82,6 +84,12 @@ def _check_tangent(who, i, p, t):
     if is_float(pa.dtype) and ta.dtype != pa.dtype:
         raise TypeError(f"{who}: the tangent for primal input {i} has dtype {ta.dtype}, but "
                         f"the primal has dtype {pa.dtype}; they must be equal")
+    if not is_float(pa.dtype) and is_float(ta.dtype):
+        raise TypeError(f"{who}: primal input {i} has non-float dtype {pa.dtype} but its "
+                        f"tangent has dtype {ta.dtype}. A non-float input has no derivative, "
+                        f"so its tangent must be zeros of the primal's dtype (JAX's float0): "
+                        f"pass np.zeros_like(x) for it, or make the input a float "
+                        f"(x.astype(float)) to differentiate with respect to it.")
 
 
 def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = False):
@@ -89,6 +97,7 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fa
 
     ``primals`` and ``tangents`` are tuples (or lists) of pytrees of the same structure.
     """
+    _check_fun("jvp", fun)
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples or lists of arguments, "
                         "e.g. jvp(f, (x,), (t,))")
@@ -135,6 +144,7 @@ def linearize_flat(fun, primals, name="linearize", dce: bool = True):
 def linearize(fun: Callable, *primals):
     """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` evaluates the linear map
     ``J(primals) @ tangents`` from a jaxpr, without re-running ``fun``."""
+    _check_fun("linearize", fun)
     p_leaves, p_tree = tree_flatten(primals)
     p_leaves = [_as_value(p) for p in p_leaves]
     store: dict = {}

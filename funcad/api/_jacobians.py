@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from funcad import numpy as fnp
-from funcad.api._args import _argnums_tuple, _as_value, _fun_name, _partial_args
+from funcad.api._args import (_argnums_tuple, _as_value, _check_argnums, _check_fun,
+                              _fun_name, _partial_args)
 from funcad.api._forward import jvp
 from funcad.api._reverse import _vjp
 from funcad.api._vmap import vmap
@@ -37,6 +38,8 @@ def _std_basis(leaves):
 
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
     """Jacobian by forward mode: one batched jvp over the input basis (vmap of jvp)."""
+    _check_fun("jacfwd", fun)
+    _check_argnums("jacfwd", argnums, _fun_name(fun))
 
     def jac(*args, **kwargs):
         nums = _argnums_tuple("jacfwd", argnums, len(args), _fun_name(fun))
@@ -83,6 +86,8 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
     """Jacobian by reverse mode: one batched vjp over the output basis (vmap of vjp)."""
+    _check_fun("jacrev", fun)
+    _check_argnums("jacrev", argnums, _fun_name(fun))
 
     def jac(*args, **kwargs):
         nums = _argnums_tuple("jacrev", argnums, len(args), _fun_name(fun))
@@ -122,4 +127,6 @@ jacobian = jacrev
 
 def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
     """The Hessian, as forward-over-reverse: ``jacfwd(jacrev(fun))``."""
+    _check_fun("hessian", fun)
+    _check_argnums("hessian", argnums, _fun_name(fun))
     return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)

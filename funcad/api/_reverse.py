@@ -12,7 +12,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from funcad.api._args import (_abstractify, _argnums_tuple, _as_value, _flatten_fun,
+from funcad.api._args import (_abstractify, _argnums_tuple, _as_value, _check_argnums,
+                              _check_fun, _flatten_fun,
                               _flatten_fun_aux, _fun_name, _partial_args, _split_aux)
 from funcad.api._forward import linearize_flat
 from funcad.core import get_aval, is_float
@@ -32,6 +33,7 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
     With ``has_aux=True`` ``fun`` returns ``(out, aux)`` and vjp returns
     ``(out, vjp_fn, aux)``.
     """
+    _check_fun("vjp", fun)
     return _vjp(fun, primals, has_aux, "vjp", _fun_name(fun))
 
 
@@ -93,6 +95,7 @@ def _vjp(fun, primals, has_aux, who, name):
 
 def linear_transpose(fun: Callable, *primals):
     """The transpose of the linear function ``fun``, at inputs shaped like ``primals``."""
+    _check_fun("linear_transpose", fun)
     p_leaves, p_tree = tree_flatten(primals)
     avals = [_abstractify(p) for p in p_leaves]
     store: dict = {}
@@ -115,11 +118,17 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
                    allow_int: bool = False):
     """A function returning ``(fun(*args), gradient)`` (``((value, aux), gradient)`` with
     ``has_aux``). ``fun`` must return a real scalar."""
+    return _value_and_grad(fun, argnums, has_aux, allow_int, "value_and_grad")
+
+
+def _value_and_grad(fun, argnums, has_aux, allow_int, who):
+    _check_fun(who, fun)
     name = _fun_name(fun)
+    _check_argnums(who, argnums, name)
 
     @functools.wraps(fun)
     def vg(*args, **kwargs):
-        nums = _argnums_tuple("grad", argnums, len(args), name)
+        nums = _argnums_tuple(who, argnums, len(args), name)
         dyn = (args[nums[0]],) if len(nums) == 1 else tuple([args[i] for i in nums])
         p_leaves, p_tree = tree_flatten(dyn)
         p_leaves = [_as_value(p) for p in p_leaves]
@@ -170,7 +179,7 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
     >>> float(funcad.grad(fnp.sin)(0.0))
     1.0
     """
-    vg = value_and_grad(fun, argnums, has_aux, allow_int)
+    vg = _value_and_grad(fun, argnums, has_aux, allow_int, "grad")
 
     @functools.wraps(fun)
     def g(*args, **kwargs):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from funcad.api._args import _as_value, _fun_name
+from funcad.api._args import _as_value, _check_fun, _fun_name
 from funcad.core import current_interpreter, get_aval, new_interpreter, set_interpreter
 from funcad.interpreters.batching import BatchInterpreter, BatchTracer
 from funcad.rule_util import bdim_to
@@ -71,6 +71,7 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_size: int | None = None):
     pytree prefix of that argument (ints or None). ``out_axes`` likewise for the output.
     Keyword arguments are mapped over axis 0.
     """
+    _check_fun("vmap", fun)
     name = _fun_name(fun)
     if isinstance(in_axes, list):
         in_axes = tuple(in_axes)

@@ -502,6 +502,13 @@ class Lowerer:
         return head.source()
 
 
+def _ascii_name(name: str) -> str:
+    """``name`` as an ASCII identifier for the generated ``def``: a function may be called
+    ``f²``, ``ﬁ`` (which Python reads as ``fi``) or ``<lambda>``, or be a partial whose
+    ``__name__`` is its class's."""
+    return re.sub(r"[^0-9A-Za-z_]", "_", name.strip("<>"))
+
+
 def lower_jaxpr(jaxpr: Jaxpr, *, name: str = "fn", parallel: bool = False,
                 exact_math: bool | None = None) -> Lowered:
     """Generate the source of one function computing ``jaxpr`` (which must have no
@@ -512,7 +519,7 @@ def lower_jaxpr(jaxpr: Jaxpr, *, name: str = "fn", parallel: bool = False,
         exact_math = bool(config.exact_math)
     jaxpr, extra = inline_calls(jaxpr)
     jaxpr = fold_index_ops(cse_jaxpr(scalarise_loops(cse_jaxpr(jaxpr))))
-    fn_name = "jit_" + (re.sub(r"\W", "_", name.strip("<>")) if name else "fn")
+    fn_name = "jit_" + (_ascii_name(name) if name else "fn")
     low = Lowerer(jaxpr, fn_name, parallel, fast=not exact_math)
     source = low.run()
     extra = list(extra) + [c for _, c in low.fn.extra_args]

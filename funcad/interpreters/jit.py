@@ -22,6 +22,7 @@ arguments) it binds ``jit_p`` so that the transformation sees one equation.
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from typing import Callable, Sequence
 
@@ -39,7 +40,7 @@ from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.interpreters.transpose import backward_pass
 from funcad.ir import ClosedJaxpr, eval_jaxpr
 from funcad.lowering import Call
-from funcad.rule_util import UndefinedPrimal, Zero, needs_axis_size
+from funcad.rule_util import UndefinedPrimal, Zero, check_array_leaves, needs_axis_size
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["jit", "jit_p", "Lowered"]
@@ -291,6 +292,15 @@ class Lowered:
         return f"<funcad Lowered {self.fn_name}>"
 
 
+def _capture(c):
+    """A closed-over array as the jitted function keeps it: a copy made at trace time (JAX's
+    rule), so a later change to the caller's array is never seen, whatever its layout
+    (contiguous, strided view or 0-d). Tracers (consts of an outer trace) stay as they are."""
+    if isinstance(c, np.ndarray):
+        return np.array(c, order="C", copy=True)
+    return c
+
+
 class _Entry:
     """One traced signature: the jaxpr (consts as leading inputs) and, once called eagerly,
     a specialized caller of the compiled function."""
@@ -298,7 +308,8 @@ class _Entry:
 
     def __init__(self, closed, out_tree):
         self.closed = closed
-        self.jaxpr, self.consts = hoist(closed)
+        self.jaxpr, consts = hoist(closed)
+        self.consts = [_capture(c) for c in consts]
         self.out_tree = out_tree
         self.call = None
         self.exact = None   # config.exact_math when `call` was made
@@ -351,6 +362,29 @@ _LEAF_TREE = tree_flatten(0)[1]
 _SIGNATURES = 512   # traced signatures kept per jitted function (a full memo is cleared)
 
 
+def _check_static_argnames(fun, name: str, names: tuple) -> None:
+    """Each ``static_argnames`` entry must be a string naming a parameter of ``fun`` (any name
+    is accepted when ``fun`` takes ``**kwargs`` or has no inspectable signature)."""
+    if not names:
+        return
+    for k in names:
+        if not isinstance(k, str):
+            raise TypeError(f"jit({name}): static_argnames must be strings, got {k!r}")
+    try:
+        params = inspect.signature(fun).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    ok = [p for p, v in params.items() if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)]
+    for k in names:
+        if k not in ok:
+            raise ValueError(f"jit({name}): static_argnames entry {k!r} names no parameter of "
+                             f"{name}, whose parameters that can be passed by keyword are "
+                             f"{ok}. Fix the spelling, or use static_argnums for a positional "
+                             f"argument.")
+
+
 class _Jitted:
     """The callable ``jit(fun)`` returns."""
 
@@ -364,6 +398,7 @@ class _Jitted:
         for n in nums:
             if not isinstance(n, int):
                 raise TypeError(f"jit({self.name}): static_argnums must be ints, got {n!r}")
+        _check_static_argnames(fun, self.name, names)
         self.static_argnums = nums
         self.static_argnames = names
         self._simple = not nums and not names
@@ -514,6 +549,10 @@ class _Jitted:
             full = [statics[i] if i in statics else next(it) for i in range(n_total)]
             out = fun(*full, **dyn_kwargs, **static_kw)
             out_leaves, store["out_tree"] = tree_flatten(out)
+            check_array_leaves(out_leaves, out, f"jit({self.name}): in the output of "
+                               f"{self.name},", "out", "A jitted function returns arrays (and "
+                               "pytrees of arrays); return other Python values from a function "
+                               "outside jit.")
             return out_leaves
 
         closed = trace_to_jaxpr(flat, avals, f"jit({self.name})")

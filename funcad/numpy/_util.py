@@ -25,7 +25,7 @@ import numpy as np
 
 from funcad import core, lax
 from funcad._memo import Memo
-from funcad.core import Tracer, check_dtype, get_aval
+from funcad.core import Tracer, check_dtype, get_aval, scalar_array
 
 SUPPORTED = _SUPPORTED = core._SUPPORTED
 _ndarray = np.ndarray
@@ -218,14 +218,16 @@ def asarray_of(x, dtype):
     """``x`` as a funcad value of ``dtype`` (a NumPy array or a tracer)."""
     if isinstance(x, Tracer):
         return x if x.aval.dtype == dtype else lax.convert_element_type(x, dtype)
-    if isinstance(x, np.ndarray) and x.dtype == dtype:
+    if type(x) is np.ndarray and x.dtype == dtype:
         return x
+    if isinstance(x, np.ndarray):
+        get_aval(x)   # refuses a masked array, whose mask np.asarray would drop
     if isinstance(x, (list, tuple)):
         return asarray_of(to_value(x), dtype)
     if isinstance(x, complex):
         raise TypeError("funcad.numpy: complex numbers are not supported")
     if type(x) in _PY_WEAK:
-        return np.asarray(x, dtype)  # OverflowError for ints out of range, as NumPy
+        return scalar_array(x, dtype)  # OverflowError for ints out of range, as NumPy
     a = np.asarray(x)
     check_dtype(a.dtype, "funcad.numpy")
     return a.astype(dtype, copy=False)

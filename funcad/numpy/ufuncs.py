@@ -18,7 +18,7 @@ import numpy as np
 
 from funcad import lax
 from funcad._memo import Memo
-from funcad.core import ConcretizationError, Tracer, get_aval
+from funcad.core import ConcretizationError, Tracer, get_aval, scalar_array
 from funcad.primitives.binary import add_p, and_p, mul_p, or_p
 from funcad.primitives.shape import broadcast_in_dim_p
 from funcad.numpy._util import (EAGER_TYPES as _EAGER_TYPES, SUPPORTED as _SUPPORTED,
@@ -175,9 +175,9 @@ def _fast_traced(who, np_fn, body, general, scalars, prims):
             return general(x, y)
         loop = loop_of((type(x) if kx is None else kx, type(y) if ky is None else ky), (x, y))
         if kx is None:
-            x, kx, sx = np.asarray(x, loop[0]), loop[0], ()
+            x, kx, sx = scalar_array(x, loop[0]), loop[0], ()
         elif ky is None:
-            y, ky, sy = np.asarray(y, loop[1]), loop[1], ()
+            y, ky, sy = scalar_array(y, loop[1]), loop[1], ()
         if kx != loop[0] or ky != loop[1]:
             return general(x, y)
         if sx != sy and not (scalars and (not sx or not sy)):

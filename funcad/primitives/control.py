@@ -37,6 +37,7 @@ from funcad.primitives.control_jaxpr import hoist, join_consts, type_str
 from funcad.primitives.control_scan import scan_p
 from funcad.primitives.control_while import while_p, while_transpose_p
 from funcad.primitives import control_while_transpose  # noqa: F401  (registers while_sweeps)
+from funcad.rule_util import check_array_leaves
 from funcad.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "map", "cond_p", "while_p",
@@ -67,8 +68,13 @@ def _weak_leaves(leaves, avals) -> list:
     return out
 
 
-def _flatten_args(tree) -> tuple[list, Any, list]:
+_LEAF_FIX = ("Loop carries, operands and results are arrays (and pytrees of arrays); keep "
+             "Python values such as strings out of them (close over them instead).")
+
+
+def _flatten_args(tree, who: str = "", what: str = "operands") -> tuple[list, Any, list]:
     leaves, treedef = tree_flatten(tree)
+    check_array_leaves(leaves, tree, f"lax.{who}:", what, _LEAF_FIX)
     leaves = [_as_leaf(x) for x in leaves]
     return leaves, treedef, [get_aval(x) for x in leaves]
 
@@ -86,6 +92,8 @@ def _trace(fun: Callable, in_tree, in_avals, who: str, star: bool = False, weak=
         args = tree_unflatten(in_tree, leaves)
         out = fun(*args) if star else fun(args)
         out_leaves, store["tree"] = tree_flatten(out)
+        check_array_leaves(out_leaves, out, f"lax.{who}: in the result of {_fun_name(fun)},",
+                           "out", _LEAF_FIX)
         return _weak_leaves(out_leaves, weak)
 
     closed = trace_to_jaxpr(flat, in_avals, who)
@@ -98,7 +106,7 @@ def _trace(fun: Callable, in_tree, in_avals, who: str, star: bool = False, weak=
 def _branches(who: str, index, funs: Sequence[Callable], names: Sequence[str], operands,
               order: Sequence[int] | None = None):
     """Trace the branches (reporting type mismatches in ``order``) and bind cond_p."""
-    leaves, tree, avals = _flatten_args(operands)
+    leaves, tree, avals = _flatten_args(operands, who)
     traced = [_trace(f, tree, avals, who, star=True) for f in funs]
     order = list(range(len(funs))) if order is None else list(order)
     _, tree0, avals0 = traced[order[0]]
@@ -229,7 +237,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val):
     >>> int(n), float(x)
     (5, 243.0)
     """
-    leaves, tree, avals = _flatten_args(init_val)
+    leaves, tree, avals = _flatten_args(init_val, "while_loop", "init_val")
     cond_closed, c_tree, c_avals = _trace(cond_fun, tree, avals, "while_loop")
     if c_tree.num_leaves != 1 or len(c_avals) != 1 or c_avals[0].shape != () or \
             c_avals[0].dtype.kind != "b":
@@ -289,7 +297,7 @@ def fori_loop(lower, upper, body_fun: Callable, init_val):
     6.0
     """
     dt = _bound_dtype(lower, upper)
-    _, tree, avals = _flatten_args(init_val)
+    _, tree, avals = _flatten_args(init_val, "fori_loop", "init_val")
     _, ia_tree, ia_avals = _flatten_args((np.asarray(0, dt), init_val))
     _, b_tree, b_avals = _trace(lambda a: body_fun(*a), ia_tree, ia_avals, "fori_loop",
                                 weak=avals)
@@ -352,8 +360,8 @@ def scan(f: Callable, init, xs=None, length: int | None = None, reverse: bool = 
         Accepted for JAX compatibility; ignored.
     """
     del unroll
-    c_leaves, c_tree, c_avals = _flatten_args(init)
-    x_leaves, x_tree, x_avals = _flatten_args(xs)
+    c_leaves, c_tree, c_avals = _flatten_args(init, "scan", "init")
+    x_leaves, x_tree, x_avals = _flatten_args(xs, "scan", "xs")
     lengths = []
     for k, a in enumerate(x_avals):
         if a.ndim == 0:

@@ -37,11 +37,12 @@ holds the functions built on them (``tree_map``, ``tree_all``, ``tree_reduce``,
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from funcad.tree_util._nodes import (_kind_of, register_dataclass, register_pytree_node,
-                                     register_pytree_node_class)
+from funcad.tree_util._nodes import (_LIST, _NAMEDTUPLE, _TUPLE, _kind_of, register_dataclass,
+                                     register_pytree_node, register_pytree_node_class)
 from funcad.tree_util._treedef import (IsLeaf, PyTree, PyTreeDef, _flatten_up_to, _Mismatch,
                                        tree_flatten, tree_leaves, tree_structure, tree_unflatten,
                                        treedef_is_leaf)
@@ -203,3 +204,28 @@ def broadcast_prefix(prefix_tree: PyTree, full_tree: PyTree, is_leaf: IsLeaf = N
         else:
             out.extend([p] * tree_structure(sub).num_leaves)
     return out
+
+
+def leaf_paths(tree: PyTree, prefix: str = "") -> list[str]:
+    """Readable paths of the leaves of ``tree``, in ``tree_flatten``'s order, for error
+    messages: ``prefix[0]['a'].field`` (tuple and list positions, dict keys, namedtuple
+    fields; the children of other nodes by position). Walks with an explicit stack, so deep
+    trees do not hit the recursion limit."""
+    paths: list[str] = []
+    stack = [(tree, prefix)]
+    while stack:
+        x, path = stack.pop()
+        kind = _kind_of(x)
+        if kind is None:
+            paths.append(path)
+            continue
+        children, aux = (x, None) if kind in (_TUPLE, _LIST) else kind.flatten(x)
+        if kind is _NAMEDTUPLE:
+            names = [f".{f}" for f in type(x)._fields]
+        elif isinstance(x, dict):
+            keys = aux[1] if isinstance(x, defaultdict) else aux
+            names = [f"[{k!r}]" for k in keys]
+        else:
+            names = [f"[{i}]" for i in range(len(children))]
+        stack.extend((c, path + n) for c, n in zip(reversed(list(children)), reversed(names)))
+    return paths
