@@ -24,17 +24,26 @@ linked to with ``clears=``), then inserts. Not LRU, because:
   of real programs: clearing only happens for programs with thousands of distinct shapes,
   where an occasional refill costs a retrace, not a recompile.
 
+Threads: reads are plain ``dict.get`` (atomic under the GIL). Writes take the module's lock,
+so a put never interleaves with a clear (an entry and the object it keeps live and go
+together). :meth:`Memo.lookup` is single-flight: concurrent first calls with one key run
+``build`` once (a per-key lock), the others wait for and share its value; a failing ``build``
+stores nothing, so the next call tries again.
+
 This module imports nothing from funcad, so every module may use it.
 """
 from __future__ import annotations
 
 import functools
+import threading
 import weakref
 from typing import Any, Callable, Hashable
 
 __all__ = ["Memo", "memoize", "memo_by_id", "clear_all", "registered"]
 
 _registry: "weakref.WeakSet[Memo]" = weakref.WeakSet()
+# Held for every write (put, clear); re-entrant because a clear cascades through ``clears``.
+_write_lock = threading.RLock()
 
 
 class Memo:
@@ -59,7 +68,7 @@ class Memo:
         :meth:`put` so the bound holds. :meth:`clear` empties it in place, so a module that
         bound ``table`` to a name keeps a valid reference.
     """
-    __slots__ = ("name", "maxsize", "table", "_held", "_clears", "__weakref__")
+    __slots__ = ("name", "maxsize", "table", "_held", "_clears", "_building", "__weakref__")
 
     def __init__(self, name: str, maxsize: int = 4096, *, clears: tuple = ()):
         if maxsize < 1:
@@ -67,8 +76,9 @@ class Memo:
         self.name = name
         self.maxsize = int(maxsize)
         self.table: dict = {}
-        self._held: dict | None = None   # key -> object kept alive with the entry (put's keep)
+        self._held: dict = {}   # key -> object kept alive with the entry (put's keep)
         self._clears = tuple(clears)
+        self._building: dict = {}   # key -> the lock of the lookup building it (lookup)
         _registry.add(self)
 
     def get(self, key: Hashable, default: Any = None) -> Any:
@@ -78,32 +88,44 @@ class Memo:
         """Store ``value`` under ``key`` (clearing the memo first if it is full) and return
         it. ``keep``: an object held alive as long as the entry, for keys built from
         ``id(keep)``."""
-        table = self.table
-        if len(table) >= self.maxsize and key not in table:
-            self.clear()
-        table[key] = value
-        if keep is not None:
-            held = self._held
-            if held is None:
-                held = self._held = {}
-            held[key] = keep
+        with _write_lock:
+            table = self.table
+            if len(table) >= self.maxsize and key not in table:
+                self.clear()
+            if keep is not None:
+                self._held[key] = keep   # first: a reader that finds the entry finds it kept
+            table[key] = value
         return value
 
     def lookup(self, key: Hashable, build: Callable[[], Any], keep: Any = None) -> Any:
         """The value under ``key``, or ``build()`` stored there (see :meth:`put`). ``build``
-        must not return None (a stored None reads as a miss)."""
+        must not return None (a stored None reads as a miss). Single-flight: threads asking
+        for one missing key concurrently run ``build`` once."""
         value = self.table.get(key)
-        if value is None:
-            value = self.put(key, build(), keep)
+        if value is not None:
+            return value
+        with _write_lock:
+            lock = self._building.get(key)
+            if lock is None:
+                lock = self._building[key] = threading.RLock()   # re-entrant: build may recurse
+        with lock:
+            try:
+                value = self.table.get(key)
+                if value is None:
+                    value = self.put(key, build(), keep)
+            finally:
+                with _write_lock:
+                    if self._building.get(key) is lock:
+                        del self._building[key]
         return value
 
     def clear(self) -> None:
         """Empty this memo (in place) and the memos it ``clears``."""
-        self.table.clear()
-        if self._held is not None:
+        with _write_lock:
+            self.table.clear()
             self._held.clear()
-        for m in self._clears:
-            m.clear()
+            for m in self._clears:
+                m.clear()
 
     def __len__(self) -> int:
         return len(self.table)

@@ -1,9 +1,9 @@
 """The kernel of funcad: abstract values, primitives, interpreters and tracers.
 
 Every operation funcad knows is a :class:`Primitive`. Calling ``prim.bind(*args, **params)``
-hands the operation to the *current interpreter*, the one piece of mutable state in funcad.
-Outside any transformation that is the eval interpreter, which runs the primitive's NumPy
-``impl``. Each transformation (jvp, partial evaluation, batching, staging) installs its own
+hands the operation to the *current interpreter*, the one piece of mutable state in funcad (one
+per thread: a ContextVar). Outside any transformation that is the eval interpreter, which runs
+the primitive's NumPy ``impl``. Each transformation (jvp, partial evaluation, batching, staging) installs its own
 interpreter with :func:`set_interpreter`; that interpreter wraps its values in :class:`Tracer`
 objects, and answers each ``bind`` by running a rule of the primitive *under the interpreter it
 was created on top of* (its ``prev``). Because rules are themselves written with ``bind``,
@@ -11,6 +11,7 @@ interpreters nest, and every composition of transformations works without specia
 """
 from __future__ import annotations
 
+import contextvars
 import itertools
 import operator
 from typing import Any, Callable, Sequence
@@ -335,13 +336,14 @@ class Primitive:
         object.__setattr__(self, field, value)
 
     def bind(self, *args, **params):
-        if _current is eval_interpreter and self.impl is not None:
+        current = _get_current()   # one ContextVar read per operation
+        if current is eval_interpreter and self.impl is not None:
             # EvalInterpreter.interpret, inlined: the most frequent bind of all
             for a in args:
                 if type(a) is not _ndarray and isinstance(a, Tracer):
                     raise_leaked(a)
             return self.impl(*args, **params)
-        return _current.interpret(self, args, params)
+        return current.interpret(self, args, params)
 
     def __repr__(self):
         return self.name
@@ -382,29 +384,37 @@ def raise_leaked(t: "Tracer"):
 
 
 eval_interpreter = EvalInterpreter()
-_current: Interpreter = eval_interpreter
+
+# The current interpreter is per thread (and per asyncio task): a ContextVar, whose default
+# is the eval interpreter, so a new thread starts eager whatever other threads are tracing.
+# Every change is a save/set/restore pair (never a reset token), so a block that ends leaves
+# exactly the interpreter it found. The bound methods are module globals: reading one is a
+# dict lookup and a C call, about as cheap as the plain global this used to be.
+_interpreter_var: contextvars.ContextVar[Interpreter] = contextvars.ContextVar(
+    "funcad.current_interpreter", default=eval_interpreter)
+_get_current = _interpreter_var.get
+_set_current = _interpreter_var.set
 
 
 def current_interpreter() -> Interpreter:
-    return _current
+    """The interpreter that answers ``bind`` in this thread (context) now."""
+    return _get_current()
 
 
 class set_interpreter:
-    """Context manager that makes ``interp`` current for the duration of a block."""
+    """Context manager that makes ``interp`` current (in this thread) for a block."""
     __slots__ = ("interp", "prev")
 
     def __init__(self, interp: Interpreter):
         self.interp = interp
 
     def __enter__(self):
-        global _current
-        self.prev = _current
-        _current = self.interp
+        self.prev = _get_current()
+        _set_current(self.interp)
         return self.interp
 
     def __exit__(self, *exc):
-        global _current
-        _current = self.prev
+        _set_current(self.prev)
 
 
 class new_interpreter(set_interpreter):
@@ -412,47 +422,44 @@ class new_interpreter(set_interpreter):
     that escape are caught the next time they are used."""
 
     def __exit__(self, *exc):
-        global _current
-        _current = self.prev
+        _set_current(self.prev)
         self.interp.alive = False
 
 
 def bind_with(interp: Interpreter, prim: Primitive, *args, **params):
     """Bind ``prim`` while ``interp`` is current (used by interpreters to reach their prev)."""
-    global _current
-    saved = _current
-    _current = interp
+    saved = _get_current()
+    _set_current(interp)
     try:
         return prim.bind(*args, **params)
     finally:
-        _current = saved
+        _set_current(saved)
 
 
 def run_rule(interp: Interpreter, rule: Callable, a, b, params: dict):
     """``rule(a, b, **params)`` with ``interp`` current: how an interpreter runs a two-list
     rule (jvp's primals and tangents, batching's values and dims) on the interpreter below."""
-    global _current
-    saved = _current
-    _current = interp
+    saved = _get_current()
+    _set_current(interp)
     try:
         return rule(a, b, **params)
     finally:
-        _current = saved
+        _set_current(saved)
 
 
 def run_with(interp: Interpreter, fn: Callable, *args, **kwargs):
-    global _current
-    saved = _current
-    _current = interp
+    saved = _get_current()
+    _set_current(interp)
     try:
         return fn(*args, **kwargs)
     finally:
-        _current = saved
+        _set_current(saved)
 
 
 def is_eager() -> bool:
-    """True when no transformation is active (the eval interpreter is current)."""
-    return _current is eval_interpreter
+    """True when no transformation is active in this thread (the eval interpreter is
+    current)."""
+    return _get_current() is eval_interpreter
 
 
 # ---------------------------------------------------------------------------------------------

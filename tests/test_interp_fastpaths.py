@@ -170,7 +170,7 @@ def _patch_everywhere(monkeypatch, orig, new):
 
 
 def _plain_bind(self, *args, **params):
-    return core._current.interpret(self, args, params)   # EvalInterpreter.interpret eagerly
+    return core.current_interpreter().interpret(self, args, params)   # EvalInterpreter.interpret eagerly
 
 
 def _plain_elementwise(fn):

@@ -19,7 +19,20 @@ layers, cheapest first:
    first time does not recompile them (~1 s). Writes are atomic (temp file + ``os.replace``);
    an existing file whose text differs from the source is treated as corrupt and rewritten.
    Directories we create are ``0o700``.
-3. **Fallback.** Nothing about the cache may break a call. A cache dir that cannot be created
+3. **Trust.** A cache directory runs as code, so it is used only when the current user owns
+   it (and its ``__pycache__``) and neither group nor others can write it: ``st_uid`` and the
+   mode bits are checked, not ``os.access``, which says yes to root for everything.
+   Otherwise funcad warns once, naming the directory and the fix (``chmod go-w``, or another
+   FUNCAD_CACHE_DIR), and compiles in memory. Numba's files for our functions always go to
+   ``<cache_dir>/__pycache__`` (our own locator: NUMBA_CACHE_DIR and ``~/.cache/numba`` are
+   never used for them), and a read-only warm cache is read (the locator does not demand a
+   writable directory; only saving a new entry would need one). Every entry is bound to its
+   source: the index's stamp is the cache key of the source (not the file's mtime and size),
+   and each data file starts with the sha256 of (that key, the entry's name, the pickled
+   data), checked before unpickling; a file that fails either check (copied over from
+   another function, edited, or not ours or group/other-writable) is rejected with a warning
+   and recompiled. Files Numba writes for us are created ``0o600``.
+4. **Fallback.** Nothing about the cache may break a call. A cache dir that cannot be created
    or written: warn (once per process, :class:`CacheWarning`), then execute the source in a
    module without ``__file__`` and compile with ``cache=False``. A corrupt source file: warn and
    rewrite it. Numba cache files that cannot be read (garbage, truncated) or written: warn,
@@ -44,11 +57,14 @@ order when LLVM inlines them.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
 import linecache
 import os
+import pickle
+import stat
 import sys
 import tempfile
 import threading
@@ -57,8 +73,8 @@ import warnings
 from typing import Any, Callable
 
 import numba
-from numba.core.caching import (CompileResultCacheImpl, FunctionCache, InTreeCacheLocator,
-                                 NullCache)
+from numba.core.caching import (CompileResultCacheImpl, FunctionCache, IndexDataCacheFile,
+                                 InTreeCacheLocator, NullCache)
 from numba.core.dispatcher import Dispatcher
 
 from funcad._memo import Memo
@@ -71,7 +87,7 @@ __all__ = ["compile_source", "clear_memory_cache", "cache_key", "CacheWarning", 
 
 # Bump when the shape of generated code or the way we compile it changes in a way the key
 # below does not already capture.
-CODEGEN_VERSION = "1"
+CODEGEN_VERSION = "2"   # 2: cache entries bound to their source (stamps and digests)
 FASTMATH_FLAGS = frozenset({"reassoc"})
 ERROR_MODEL = "numpy"    # no Python exceptions (and no branches) for 1/0 in loops
 # Numba's cache does not track dependencies: machine code that inlined a helper keeps the old
@@ -109,6 +125,7 @@ last_compile_info: CompileInfo | None = None
 _memory_memo = Memo("codegen.compile: dispatchers by (source, fn_name, parallel)", 512)
 _memory: dict[tuple[str, str, bool], Callable[..., Any]] = _memory_memo.table
 _lock = threading.Lock()
+_warn_lock = threading.Lock()
 _warned = False
 
 
@@ -169,12 +186,15 @@ def _compile_uncached(source: str, fn_name: str, parallel: bool) -> Callable[...
     path = os.path.join(cache_dir, f"{key[:24]}.py")
     code = compile(source, path, "exec")     # a syntax error is a code generator bug: raise it
     try:
-        _make_private_dirs(os.path.join(cache_dir, "__pycache__"))
+        untrusted = _untrusted_cache_dir(cache_dir)   # creates what is missing, 0o700
+        if untrusted is not None:
+            return _fall_back(source, fn_name, module_name, parallel, key, cache_dir,
+                              untrusted=untrusted)
         _write_source(path, source)
     except OSError as e:
         return _fall_back(source, fn_name, module_name, parallel, key, cache_dir, e)
     _cache_kernels(cache_dir)
-    fn = _njit(_exec_module(code, fn_name, module_name, path), parallel)
+    fn = _njit(_exec_module(code, fn_name, module_name, path, key), parallel)
     try:
         fn._cache = _GuardedFunctionCache(fn.py_func)   # what njit(cache=True) does + guards
     except Exception as e:  # noqa: BLE001 - e.g. Numba finds no writable cache location
@@ -184,13 +204,19 @@ def _compile_uncached(source: str, fn_name: str, parallel: bool) -> Callable[...
 
 
 def _fall_back(source: str, fn_name: str, module_name: str, parallel: bool, key: str,
-               cache_dir: str, error: Exception) -> Callable[..., Any]:
+               cache_dir: str, error: Exception | None = None,
+               untrusted: str | None = None) -> Callable[..., Any]:
     """Warn (once per process) and compile without any file."""
     global last_compile_info
-    problem = f"{type(error).__name__}: {error}"
-    _warn_once(f"funcad could not use its compilation cache in {cache_dir!r} ({problem}); "
-               f"compiling in memory instead (set FUNCAD_CACHE_DIR to a writable directory "
-               f"to keep compiled code across processes)")
+    if untrusted is not None:
+        problem = untrusted
+        _warn_once(f"funcad: not using the compilation cache {cache_dir!r}: {untrusted}; "
+                   f"compiling in memory instead")
+    else:
+        problem = f"{type(error).__name__}: {error}"
+        _warn_once(f"funcad could not use its compilation cache in {cache_dir!r} "
+                   f"({problem}); compiling in memory instead (set FUNCAD_CACHE_DIR to a "
+                   f"writable directory to keep compiled code across processes)")
     stats.fallbacks += 1
     last_compile_info = CompileInfo(key, None, module_name + "_mem", problem)
     return _compile_in_memory(source, fn_name, module_name + "_mem", parallel)
@@ -205,16 +231,19 @@ def _njit(py_func: Callable[..., Any], parallel: bool) -> Any:
                       fastmath=set(FASTMATH_FLAGS))(py_func)
 
 
-def _exec_module(code: types.CodeType, fn_name: str, module_name: str,
-                 path: str) -> Callable[..., Any]:
+def _exec_module(code: types.CodeType, fn_name: str, module_name: str, path: str,
+                 key: str) -> Callable[..., Any]:
     """Run ``code`` as the module ``module_name`` whose ``__file__`` is ``path``.
 
     We run the text we already hold (equal to the file's) rather than let the import system
     read the file, so no stale or corrupt .pyc can interfere. The module is registered in
     sys.modules because Numba re-imports it by name when it loads cached code.
+    ``__funcad_cache_key__`` is what the module's Numba cache entries are stamped with
+    (:class:`_PrivateLocator`).
     """
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
+    module.__funcad_cache_key__ = key
     sys.modules[module_name] = module
     exec(code, module.__dict__)
     return _get_function(module, fn_name)
@@ -256,6 +285,34 @@ def _make_private_dirs(path: str) -> None:
                 raise
 
 
+def _untrusted(path: str) -> str | None:
+    """Why another user could write ``path`` (None: only we can): it must be owned by the
+    effective user and not writable by group or others. Mode bits, not os.access: root
+    passes every access check, and a cache is about who *else* can write."""
+    st = os.stat(path)
+    me = os.geteuid()
+    if st.st_uid != me:
+        return (f"{path!r} is owned by uid {st.st_uid}, not by you (uid {me}), so its owner "
+                f"could place code in it that runs as you. Fix: point FUNCAD_CACHE_DIR at a "
+                f"directory of your own (mkdir -m 700 DIR)")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return (f"{path!r} is writable by group or others (mode "
+                f"{stat.S_IMODE(st.st_mode):#o}), so another user could place code in it "
+                f"that runs as you. Fix: chmod go-w {path}")
+    return None
+
+
+def _untrusted_cache_dir(cache_dir: str) -> str | None:
+    """:func:`_untrusted` of the cache directory, then of its ``__pycache__`` (each made,
+    mode 0o700, if missing; nothing is created inside a directory that fails)."""
+    for d in (cache_dir, os.path.join(cache_dir, "__pycache__")):
+        _make_private_dirs(d)
+        problem = _untrusted(d)
+        if problem is not None:
+            return problem
+    return None
+
+
 def _write_source(path: str, source: str) -> None:
     """Make ``path`` hold exactly ``source``; rewrite it atomically if it does not."""
     corrupt = True
@@ -285,21 +342,145 @@ def _write_source(path: str, source: str) -> None:
                    f"(corrupted?); it was rewritten")
 
 
+class _ForeignEntry(Exception):
+    """A Numba cache file that does not belong to the function it is loaded for."""
+
+
+_DATA_MAGIC = b"funcad-entry-1\0"
+
+
+def _file_digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class _PrivateLocator(InTreeCacheLocator):
+    """Where Numba keeps the cache files of a funcad function, and what they are stamped with.
+
+    The directory is ``<cache_dir>/__pycache__`` whatever NUMBA_CACHE_DIR says (for generated
+    modules that is the in-tree ``__pycache__``; ``_KernelLocator`` points the fastmath
+    kernels there too). It is not required to be writable, so a read-only warm cache is read
+    (Numba's own locators probe with a temp file and fall back to ``~/.cache/numba``). The
+    stamp is the source's cache key (generated modules) or the sha256 of the source file
+    (the kernels), so an index copied from another function's entry reads as foreign."""
+
+    def __init__(self, py_func, py_file):
+        super().__init__(py_func, py_file)
+        key = py_func.__globals__.get("__funcad_cache_key__")
+        self._stamp = key if key is not None else _file_digest(py_file)
+
+    def ensure_cache_path(self):
+        path = self.get_cache_path()
+        if not os.path.isdir(path):
+            _make_private_dirs(path)
+
+    def get_source_stamp(self):
+        return self._stamp
+
+
+class _VerifiedCacheFile(IndexDataCacheFile):
+    """Numba's index and data files, bound to their source: the index's stamp must equal the
+    source's, each data file begins with the sha256 of (stamp, entry name, payload), checked
+    before it is unpickled, and a file not ours or writable by group or others is refused.
+    Files are written ``0o600``. Refusals raise :class:`_ForeignEntry`."""
+
+    def _check_file(self, f, path: str) -> None:
+        st = os.fstat(f.fileno())
+        if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise _ForeignEntry(f"{path!r} is not owned by you or is writable by group or "
+                                f"others (uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):#o})")
+
+    def _load_index(self):
+        try:
+            with open(self._index_path, "rb") as f:
+                self._check_file(f, self._index_path)
+                version = pickle.load(f)
+                data = f.read()
+        except FileNotFoundError:
+            return {}
+        if version != self._version:
+            return {}    # another Numba's entry: not ours to read
+        stamp, overloads = pickle.loads(data)
+        if stamp != self._source_stamp:
+            if isinstance(stamp, str):   # a funcad stamp of another source: a copied file
+                raise _ForeignEntry(f"{self._index_path!r} was written for another source")
+            return {}    # an entry of an older funcad (mtime stamps): stale, overwritten
+        return overloads
+
+    def _digest(self, name: str, payload: bytes) -> bytes:
+        h = hashlib.sha256()
+        for part in (str(self._source_stamp).encode(), name.encode(), payload):
+            h.update(part)
+            h.update(b"\0")
+        return h.digest()
+
+    def _load_data(self, name):
+        path = self._data_path(name)
+        with open(path, "rb") as f:
+            self._check_file(f, path)
+            data = f.read()
+        head, digest = len(_DATA_MAGIC), len(_DATA_MAGIC) + 32
+        payload = data[digest:]
+        if data[:head] != _DATA_MAGIC or data[head:digest] != self._digest(name, payload):
+            raise _ForeignEntry(f"{path!r} does not belong to this function's source")
+        return pickle.loads(payload)
+
+    def _save_data(self, name, data):
+        payload = self._dump(data)
+        with self._open_for_write(self._data_path(name)) as f:
+            f.write(_DATA_MAGIC + self._digest(name, payload) + payload)
+
+    @contextlib.contextmanager
+    def _open_for_write(self, filepath):
+        tmp = f"{filepath}.tmp.{os.getpid()}.{threading.get_ident()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                yield f
+            os.replace(tmp, filepath)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+
+class _PrivateCacheImpl(CompileResultCacheImpl):
+    _locator_classes = [_PrivateLocator]
+
+
 class _GuardedFunctionCache(FunctionCache):
-    """Numba's per-function disk cache, but an unreadable or unwritable entry only costs a
+    """Numba's per-function disk cache in funcad's directory, its files bound to their source
+    (:class:`_VerifiedCacheFile`); an unreadable, unwritable or foreign entry only costs a
     recompile: it warns (once per process), clears the bad index and returns a miss."""
+    _impl_class = _PrivateCacheImpl
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._cache_file = _VerifiedCacheFile(
+            cache_path=self._cache_path, filename_base=self._impl.filename_base,
+            source_stamp=self._impl.locator.get_source_stamp())
 
     def load_overload(self, sig, target_context):
         try:
             return super().load_overload(sig, target_context)
+        except _ForeignEntry as e:
+            _warn_once(f"funcad: rejected a Numba cache file: {e}; recompiling and "
+                       f"overwriting it")
+            self._flush_quietly()
+            return None
         except Exception as e:  # noqa: BLE001 - garbage files raise anything
             _warn_once(f"funcad: Numba's cache files in {self.cache_path!r} could not be read "
                        f"({type(e).__name__}: {e}); recompiling and overwriting them")
-            try:
-                self.flush()            # replace the bad index by an empty one
-            except Exception:  # noqa: BLE001
-                pass
+            self._flush_quietly()
             return None
+
+    def _flush_quietly(self):
+        try:
+            self.flush()            # replace the bad index by an empty one
+        except Exception:  # noqa: BLE001 - e.g. a read-only cache: the entry stays a miss
+            pass
 
     def save_overload(self, sig, data):
         try:
@@ -309,10 +490,10 @@ class _GuardedFunctionCache(FunctionCache):
                        f"({type(e).__name__}: {e}); the compiled code is kept in memory only")
 
 
-class _KernelLocator(InTreeCacheLocator):
+class _KernelLocator(_PrivateLocator):
     """Numba's cache files of the fastmath kernels go to ``<cache_dir>/__pycache__`` (private,
-    per user, chosen by FUNCAD_CACHE_DIR) instead of next to the installed package. Like Numba's
-    own locators it stamps them with a hash of fastmath.py, so an edit recompiles them."""
+    per user, chosen by FUNCAD_CACHE_DIR) instead of next to the installed package, stamped
+    with the sha256 of fastmath.py, so an edit recompiles them."""
     cache_dir = ""
 
     def __init__(self, py_func, py_file):
@@ -320,7 +501,7 @@ class _KernelLocator(InTreeCacheLocator):
         self._cache_path = os.path.join(self.cache_dir, "__pycache__")
 
 
-class _KernelCacheImpl(CompileResultCacheImpl):
+class _KernelCacheImpl(_PrivateCacheImpl):
     _locator_classes = [_KernelLocator]
 
 
@@ -352,10 +533,12 @@ def _cache_kernels(cache_dir: str) -> None:
 
 def _warn_once(message: str) -> None:
     global _warned
-    if not _warned:
+    with _warn_lock:
+        if _warned:
+            return
         _warned = True
         stats.warnings += 1
-        warnings.warn(message, CacheWarning, stacklevel=5)   # the caller of compile_source
+    warnings.warn(message, CacheWarning, stacklevel=5)   # the caller of compile_source
 
 
 _dependency_digest_value: str | None = None

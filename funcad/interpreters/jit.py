@@ -48,6 +48,7 @@ __all__ = ["jit", "jit_p", "Lowered"]
 # config.update writes into this dict: reading it is one dict lookup on the hot path.
 _cfg = object.__getattribute__(config, "_values")
 _EVAL = core.eval_interpreter
+_get_current = core._get_current   # this thread's interpreter (a ContextVar read)
 _ND = np.ndarray
 _PY_SCALARS = (float, int, bool)
 
@@ -422,7 +423,7 @@ class _Jitted:
         # transformation active. One dict lookup on the dtypes and shapes (the key _fast_key
         # computes, under which _call_slow remembers the entry); everything else happens on
         # the first call.
-        if not kwargs and core._current is _EVAL and not _cfg["disable_jit"]:
+        if not kwargs and _get_current() is _EVAL and not _cfg["disable_jit"]:
             if len(args) == 1:
                 a = args[0]
                 if type(a) is _ND:
@@ -468,7 +469,7 @@ class _Jitted:
             entry = self._trace(args, kwargs, nums, leaves, treedef)
             if not any(isinstance(c, Tracer) for c in entry.consts):
                 self._traces.put(key, entry)
-        if core._current is not _EVAL or any(isinstance(x, Tracer) for x in leaves):
+        if _get_current() is not _EVAL or any(isinstance(x, Tracer) for x in leaves):
             outs = jit_p.bind(*entry.consts, *leaves, jaxpr=entry.jaxpr, name=self.name,
                               parallel=self.parallel)
             return tree_unflatten(entry.out_tree, outs)
