@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import random
 import sys
 import time
 import traceback
@@ -108,15 +109,18 @@ class Program:
 
 
 # ---------------------------------------------------------------------------------------------
-# Operations. Each builder takes (draw, env) with env a list of (name, shape), and returns
-# (src, shape, deps) or None when it does not apply to env.
+# Operations. Each builder takes (r, env), r a random.Random and env a list of (name, shape),
+# and returns (src, shape, deps) or None when it does not apply to env.
 
-def _pick(draw, env, pred=lambda s: True):
+def _pick(r, env, pred=lambda s: True):
+    """A variable of ``env`` whose shape satisfies ``pred`` (None if none does): the most
+    recent one half of the time, so that programs are chains more than forests."""
     cands = [(n, s) for n, s in env if pred(s)]
     if not cands:
         return None
-    # the index shrinks to 0, the most recent variable: programs stay chains when shrunk
-    return cands[-1 - draw(st.integers(0, len(cands) - 1))]
+    if r.random() < 0.5:
+        return cands[-1]
+    return r.choice(cands)
 
 
 def _bcast(*shapes):
@@ -147,52 +151,52 @@ BINARY = {
 
 
 def _unary(tpl):
-    def build(draw, env):
-        n, s = _pick(draw, env)
+    def build(r, env):
+        n, s = _pick(r, env)
         return tpl.format(n), s, (n,)
     return build
 
 
 def _binary(tpl):
-    def build(draw, env):
-        a, sa = _pick(draw, env)
-        b, sb = _pick(draw, env, lambda s: _bcast(sa, s) is not None)
+    def build(r, env):
+        a, sa = _pick(r, env)
+        b, sb = _pick(r, env, lambda s: _bcast(sa, s) is not None)
         return tpl.format(a, b), _bcast(sa, sb), (a, b)
     return build
 
 
-def _axis_arg(draw, s):
+def _axis_arg(r, s):
     """An axis argument of a reduction over shape ``s``, and the axes it names."""
-    kind = draw(st.sampled_from(["one", "none", "tuple"]))
+    kind = r.choice(["one", "none", "tuple"])
     if kind == "none" or not s:
         return "None", tuple(range(len(s)))
     if kind == "one":
-        ax = draw(st.integers(-len(s), len(s) - 1))
+        ax = r.randint(-len(s), len(s) - 1)
         return str(ax), (ax % len(s),)
-    axes = tuple(sorted(draw(st.sets(st.integers(0, len(s) - 1), min_size=1))))
+    axes = tuple(sorted(r.sample(range(len(s)), r.randint(1, len(s)))))
     return str(axes), axes
 
 
 def _reduction(fname):
-    def build(draw, env):
-        n, s = _pick(draw, env, lambda s: len(s) >= 1)
-        axis, axes = _axis_arg(draw, s)
-        keep = draw(st.booleans())
+    def build(r, env):
+        n, s = _pick(r, env, lambda s: len(s) >= 1)
+        axis, axes = _axis_arg(r, s)
+        keep = (r.random() < 0.5)
         out = tuple(1 if i in axes else d for i, d in enumerate(s) if keep or i not in axes)
         return f"{fname}({n}, axis={axis}, keepdims={keep})", out, (n,)
     return build
 
 
 def _cumulative(fname):
-    def build(draw, env):
-        n, s = _pick(draw, env, lambda s: len(s) >= 1)
-        ax = draw(st.integers(0, len(s) - 1))
+    def build(r, env):
+        n, s = _pick(r, env, lambda s: len(s) >= 1)
+        ax = r.randint(0, len(s) - 1)
         return f"{fname}({n}, axis={ax})", s, (n,)
     return build
 
 
-def _reshape(draw, env):
-    n, s = _pick(draw, env)
+def _reshape(r, env):
+    n, s = _pick(r, env)
     size = int(np.prod(s))
     cands = [()] if size == 1 else []
     for rank in (1, 2, 3):
@@ -200,45 +204,45 @@ def _reshape(draw, env):
         for shape in itertools.product(*[divs] * rank):
             if int(np.prod(shape)) == size:
                 cands.append(shape)
-    new = draw(st.sampled_from(cands))
+    new = r.choice(cands)
     return f"fnp.reshape({n}, {new})", new, (n,)
 
 
-def _transpose(draw, env):
-    n, s = _pick(draw, env, lambda s: len(s) >= 2)
-    perm = tuple(draw(st.permutations(range(len(s)))))
+def _transpose(r, env):
+    n, s = _pick(r, env, lambda s: len(s) >= 2)
+    perm = tuple(r.sample(range(len(s)), len(range(len(s)))))
     return f"fnp.transpose({n}, {perm})", tuple(s[p] for p in perm), (n,)
 
 
-def _broadcast_to(draw, env):
-    n, s = _pick(draw, env, lambda s: len(s) <= 2)
-    k = draw(st.integers(1, 3))
-    new = (k,) + tuple(d if d != 1 else draw(st.integers(1, 3)) for d in s)
+def _broadcast_to(r, env):
+    n, s = _pick(r, env, lambda s: len(s) <= 2)
+    k = r.randint(1, 3)
+    new = (k,) + tuple(d if d != 1 else r.randint(1, 3) for d in s)
     return f"fnp.broadcast_to({n}, {new})", new, (n,)
 
 
-def _expand_dims(draw, env):
-    n, s = _pick(draw, env, lambda s: len(s) <= 2)
-    ax = draw(st.integers(0, len(s)))
+def _expand_dims(r, env):
+    n, s = _pick(r, env, lambda s: len(s) <= 2)
+    ax = r.randint(0, len(s))
     return f"fnp.expand_dims({n}, {ax})", s[:ax] + (1,) + s[ax:], (n,)
 
 
-def _concatenate(draw, env):
-    a, sa = _pick(draw, env, lambda s: len(s) >= 1)
-    ax = draw(st.integers(0, len(sa) - 1))
-    b, sb = _pick(draw, env, lambda s: len(s) == len(sa) and all(
+def _concatenate(r, env):
+    a, sa = _pick(r, env, lambda s: len(s) >= 1)
+    ax = r.randint(0, len(sa) - 1)
+    b, sb = _pick(r, env, lambda s: len(s) == len(sa) and all(
         d == e for i, (d, e) in enumerate(zip(s, sa)) if i != ax))
     out = sa[:ax] + (sa[ax] + sb[ax],) + sa[ax + 1:]
     return f"fnp.concatenate([{a}, {b}], axis={ax})", out, (a, b)
 
 
-def _slice(draw, env):
-    n, s = _pick(draw, env, lambda s: len(s) >= 1 and max(s) >= 2)
-    ax = draw(st.sampled_from([i for i, d in enumerate(s) if d >= 2]))
+def _slice(r, env):
+    n, s = _pick(r, env, lambda s: len(s) >= 1 and max(s) >= 2)
+    ax = r.choice([i for i, d in enumerate(s) if d >= 2])
     d = s[ax]
-    start = draw(st.integers(0, d - 1))
-    stop = draw(st.integers(start + 1, d))
-    step = draw(st.sampled_from([1, 2, -1]))
+    start = r.randint(0, d - 1)
+    stop = r.randint(start + 1, d)
+    step = r.choice([1, 2, -1])
     if step == -1:
         sl, m = "::-1", d
     else:
@@ -247,42 +251,42 @@ def _slice(draw, env):
     return f"{n}[{idx}]", s[:ax] + (m,) + s[ax + 1:], (n,)
 
 
-def _int_index(draw, env):
-    n, s = _pick(draw, env, lambda s: len(s) >= 1)
-    ax = draw(st.integers(0, len(s) - 1))
-    i = draw(st.integers(-s[ax], s[ax] - 1))
+def _int_index(r, env):
+    n, s = _pick(r, env, lambda s: len(s) >= 1)
+    ax = r.randint(0, len(s) - 1)
+    i = r.randint(-s[ax], s[ax] - 1)
     idx = ", ".join([":"] * ax + [str(i)])
     return f"{n}[{idx}]", s[:ax] + s[ax + 1:], (n,)
 
 
-def _indices(draw, d, unique=False):
-    k = draw(st.integers(1, d if unique else 4))
+def _indices(r, d, unique=False):
+    k = r.randint(1, d if unique else 4)
     if unique:
-        return draw(st.permutations(range(d)))[:k]
-    return draw(st.lists(st.integers(0, d - 1), min_size=k, max_size=k))
+        return r.sample(range(d), len(range(d)))[:k]
+    return [r.randrange(d) for _ in range(k)]
 
 
-def _take(draw, env):
-    n, s = _pick(draw, env, lambda s: len(s) >= 1)
-    ax = draw(st.integers(0, len(s) - 1))
-    idx = _indices(draw, s[ax])
+def _take(r, env):
+    n, s = _pick(r, env, lambda s: len(s) >= 1)
+    ax = r.randint(0, len(s) - 1)
+    idx = _indices(r, s[ax])
     return (f"fnp.take({n}, np.array({list(idx)}), axis={ax})",
             s[:ax] + (len(idx),) + s[ax + 1:], (n,))
 
 
-def _fancy_index(draw, env):
-    n, s = _pick(draw, env, lambda s: len(s) >= 1)
-    idx = _indices(draw, s[0])
+def _fancy_index(r, env):
+    n, s = _pick(r, env, lambda s: len(s) >= 1)
+    idx = _indices(r, s[0])
     return f"{n}[np.array({list(idx)})]", (len(idx),) + s[1:], (n,)
 
 
 def _scatter(mode):
-    def build(draw, env):
-        a, sa = _pick(draw, env, lambda s: len(s) >= 1)
-        idx = _indices(draw, sa[0], unique=(mode == "set"))
+    def build(r, env):
+        a, sa = _pick(r, env, lambda s: len(s) >= 1)
+        idx = _indices(r, sa[0], unique=(mode == "set"))
         ushape = (len(idx),) + sa[1:]
-        got = _pick(draw, env, lambda s: _bcast(s, ushape) == ushape)
-        if got is not None and draw(st.booleans()):
+        got = _pick(r, env, lambda s: _bcast(s, ushape) == ushape)
+        if got is not None and (r.random() < 0.5):
             u, deps = got[0], (a, got[0])
         else:
             u, deps = f"fnp.sin({a}[np.array({list(idx)})])", (a,)
@@ -290,47 +294,47 @@ def _scatter(mode):
     return build
 
 
-def _where(draw, env):
-    a, sa = _pick(draw, env)
-    b, sb = _pick(draw, env, lambda s: _bcast(sa, s) is not None)
+def _where(r, env):
+    a, sa = _pick(r, env)
+    b, sb = _pick(r, env, lambda s: _bcast(sa, s) is not None)
     s2 = _bcast(sa, sb)
-    c, sc = _pick(draw, env, lambda s: _bcast(s2, s) is not None)
+    c, sc = _pick(r, env, lambda s: _bcast(s2, s) is not None)
     s3 = _bcast(s2, sc)
-    d, sd = _pick(draw, env, lambda s: _bcast(s3, s) is not None)
+    d, sd = _pick(r, env, lambda s: _bcast(s3, s) is not None)
     return f"fnp.where({a} > {b}, {c}, {d})", _bcast(s3, sd), (a, b, c, d)
 
 
-def _matmul(draw, env):
-    a, sa = _pick(draw, env, lambda s: 1 <= len(s) <= 2)
+def _matmul(r, env):
+    a, sa = _pick(r, env, lambda s: 1 <= len(s) <= 2)
     k = sa[-1]
-    got = _pick(draw, env, lambda s: (len(s) == 1 and s[0] == k) or (len(s) == 2 and s[0] == k))
+    got = _pick(r, env, lambda s: (len(s) == 1 and s[0] == k) or (len(s) == 2 and s[0] == k))
     if got is None:
         if len(sa) == 1:
             return f"fnp.dot({a}, {a})", (), (a,)
         return f"{a} @ {a}.T", (sa[0], sa[0]), (a,)
     b, sb = got
     out = sa[:-1] + sb[1:]
-    fname = draw(st.sampled_from(["fnp.matmul", "fnp.dot"]))
+    fname = r.choice(["fnp.matmul", "fnp.dot"])
     return f"{fname}({a}, {b})", out, (a, b)
 
 
-def _cond(draw, env):
-    p, _ = _pick(draw, env)
-    x, s = _pick(draw, env)
-    f1, f2 = (UNARY[draw(st.sampled_from(sorted(UNARY)))].format("t") for _ in range(2))
+def _cond(r, env):
+    p, _ = _pick(r, env)
+    x, s = _pick(r, env)
+    f1, f2 = (UNARY[r.choice(sorted(UNARY))].format("t") for _ in range(2))
     return (f"lax.cond(fnp.sum({p}) > 0.0, lambda t: {f1}, lambda t: {f2}, {x})", s, (p, x))
 
 
 SCAN_BODIES = ("fnp.tanh(c + r)", "c * fnp.cos(r)", "0.5 * c + fnp.sin(r)", "c + r * r")
 
 
-def _scan(draw, env):
-    x, s = _pick(draw, env, lambda s: len(s) >= 1)
-    got = _pick(draw, env, lambda t: t == s[1:])
+def _scan(r, env):
+    x, s = _pick(r, env, lambda s: len(s) >= 1)
+    got = _pick(r, env, lambda t: t == s[1:])
     init, deps = (got[0], (x, got[0])) if got is not None else (f"0.5 + 0.0 * {x}[0]", (x,))
-    new_c = draw(st.sampled_from(SCAN_BODIES))
-    y = UNARY[draw(st.sampled_from(sorted(UNARY)))].format("c")
-    which = draw(st.integers(0, 1))
+    new_c = r.choice(SCAN_BODIES)
+    y = UNARY[r.choice(sorted(UNARY))].format("c")
+    which = r.randint(0, 1)
     src = f"lax.scan(lambda c, r: ({new_c}, {y}), {init}, {x})[{which}]"
     return src, (s[1:] if which == 0 else s), deps
 
@@ -338,18 +342,18 @@ def _scan(draw, env):
 LOOP_BODIES = ("fnp.sin({c}) * 1.1", "0.9 * {c} + fnp.tanh({c})", "{c} * fnp.cos({c})")
 
 
-def _while_loop(draw, env):
-    x, s = _pick(draw, env)
-    n = draw(st.integers(0, 3))
-    body = draw(st.sampled_from(LOOP_BODIES)).format(c="s[1]")
+def _while_loop(r, env):
+    x, s = _pick(r, env)
+    n = r.randint(0, 3)
+    body = r.choice(LOOP_BODIES).format(c="s[1]")
     src = (f"lax.while_loop(lambda s: s[0] < {n}, lambda s: (s[0] + 1, {body}), (0, {x}))[1]")
     return src, s, (x,)
 
 
-def _fori_loop(draw, env):
-    x, s = _pick(draw, env)
-    n = draw(st.integers(0, 3))
-    body = draw(st.sampled_from(LOOP_BODIES)).format(c="c")
+def _fori_loop(r, env):
+    x, s = _pick(r, env)
+    n = r.randint(0, 3)
+    body = r.choice(LOOP_BODIES).format(c="c")
     return f"lax.fori_loop(0, {n}, lambda i, c: {body}, {x})", s, (x,)
 
 
@@ -369,31 +373,31 @@ OPS = {**{f"unary:{k}": _unary(v) for k, v in UNARY.items()},
        "cond": _cond, "scan": _scan, "while_loop": _while_loop, "fori_loop": _fori_loop}
 
 
-def _input_shapes(draw):
-    base = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=3)))
+def _input_shapes(r):
+    base = tuple([r.randint(1, 4) for _ in range(r.randint(0, 3))])
     shapes = []
-    for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["same", "ones", "suffix"]))
+    for _ in range(r.randint(1, 3)):
+        kind = r.choice(["same", "ones", "suffix"])
         if kind == "same":
             shapes.append(base)
         elif kind == "ones":
-            shapes.append(tuple(1 if draw(st.booleans()) else d for d in base))
+            shapes.append(tuple(1 if (r.random() < 0.5) else d for d in base))
         else:
-            shapes.append(base[draw(st.integers(0, len(base))):])
+            shapes.append(base[r.randint(0, len(base)):])
     return tuple(shapes)
 
 
-@st.composite
-def programs(draw, max_stmts: int = 8):
-    """Hypothesis strategy for a :class:`Program` of 1 to ``max_stmts`` statements."""
-    in_shapes = _input_shapes(draw)
+def random_program(r: random.Random, max_stmts: int = 8, seed: int = 0) -> Program:
+    """A :class:`Program` of 1 to ``max_stmts`` statements, every choice made by ``r``;
+    ``seed`` seeds its input values."""
+    in_shapes = _input_shapes(r)
     env = [(f"x{i}", s) for i, s in enumerate(in_shapes)]
     stmts = []
     names = sorted(OPS)
-    for k in range(draw(st.integers(1, max_stmts))):
+    for k in range(r.randint(1, max_stmts)):
         for _ in range(20):
             try:
-                got = OPS[draw(st.sampled_from(names))](draw, env)
+                got = OPS[r.choice(names)](r, env)
             except TypeError:          # an empty pick: the op does not fit env
                 got = None
             if got is not None:
@@ -405,10 +409,17 @@ def programs(draw, max_stmts: int = 8):
         stmts.append(Stmt(f"v{k}", src, tuple(shape), tuple(deps)))
         env.append((f"v{k}", tuple(shape)))
     outs = (stmts[-1].name,)
-    if len(stmts) > 1 and draw(st.booleans()):
-        outs += (stmts[draw(st.integers(0, len(stmts) - 2))].name,)
-    seed = draw(st.integers(0, 2 ** 32 - 1))
+    if len(stmts) > 1 and r.random() < 0.5:
+        outs += (stmts[r.randint(0, len(stmts) - 2)].name,)
     return Program(tuple(in_shapes), tuple(stmts), outs, seed).returning(outs)
+
+
+def programs(max_stmts: int = 8):
+    """Hypothesis strategy for a :class:`Program`: hypothesis draws two seeds, one for the
+    program's structure and one for its input values (as :mod:`funcad.testing` draws its
+    inputs), so that every choice is uniform; :func:`shrink` minimises failing programs."""
+    return st.tuples(testing.seeds(), testing.seeds()).map(
+        lambda ss: random_program(random.Random(ss[0]), max_stmts, ss[1]))
 
 
 # ---------------------------------------------------------------------------------------------
