@@ -10,8 +10,8 @@ Operations that have a restricted domain are wrapped by construction (``log(1 + 
 ``a / (1 + b**2)``), so every program is defined and differentiable almost everywhere.
 
 :func:`check_program` runs, per program: eager evaluation (the reference; programs whose
-values are not finite or exceed ``1e8`` are skipped), ``vmap`` against a Python loop over
-random ``in_axes`` (:func:`funcad.testing.check_vmap`), ``jvp`` against central differences
+values, intermediates included, are not finite or exceed ``1e8`` are skipped), ``vmap``
+against a Python loop over random ``in_axes`` (:func:`funcad.testing.check_vmap`), ``jvp`` against central differences
 (see :func:`check_jvp_fd` for how kinks are told apart from bugs), and the identity
 ``<vjp(u), v> == <u, jvp(v)>``. ``jit`` is checked per batch (:func:`check_jit_batch`): one
 jitted function returns the outputs of a whole batch of programs, so one Numba compile serves
@@ -439,13 +439,16 @@ def _flat(tree):
 
 
 def eager(prog: Program):
-    """The program's function, inputs and eager outputs; :class:`Skip` for non-finite or
-    huge values."""
+    """The program's function, inputs and eager outputs; :class:`Skip` when an output or an
+    intermediate value is not finite or above :data:`MAX_ABS`."""
     f = prog.fn()
     args = prog.inputs()
+    every = dataclasses.replace(prog, outs=tuple(s.name for s in prog.stmts)).fn()
     with np.errstate(all="ignore"):
         y = f(*args)
-    flat = _flat(y)
+        # intermediates too: an overflow hidden by `minimum` or `where` makes the derivative
+        # NaN (0 * inf) in any autodiff system, and finite differences meaningless
+        flat = np.concatenate([_flat(y), _flat(every(*args))])
     if not np.all(np.isfinite(flat)) or (flat.size and np.max(np.abs(flat)) > MAX_ABS):
         raise Skip("values not finite or above MAX_ABS")
     return f, args, y
