@@ -11,11 +11,12 @@ Operations that have a restricted domain are wrapped by construction (``log(1 + 
 
 :func:`check_program` runs, per program: eager evaluation (the reference; programs whose
 values, intermediates included, are not finite or exceed ``1e8`` are skipped), ``vmap``
-against a Python loop over random ``in_axes`` (:func:`funcad.testing.check_vmap`), ``jvp`` against central differences
-(see :func:`check_jvp_fd` for how kinks are told apart from bugs), and the identity
-``<vjp(u), v> == <u, jvp(v)>``. ``jit`` is checked per batch (:func:`check_jit_batch`): one
-jitted function returns the outputs of a whole batch of programs, so one Numba compile serves
-many programs; a batch that fails is re-run program by program to name the culprit.
+against a Python loop over random ``in_axes`` (:func:`funcad.testing.check_vmap`), ``jvp``
+against central differences (see :func:`check_jvp_fd` for how kinks are told apart from
+bugs), and the identity ``<vjp(u), v> == <u, jvp(v)>``. ``jit`` is checked per batch
+(:func:`check_jit_batch`): one jitted function returns the outputs of a whole batch of
+programs, so one Numba compile serves many programs; a batch that fails is re-run program by
+program to name the culprit.
 
 Run ``python -m tests.fuzz --programs 10000 --seed 0`` from the repository root; it prints the
 counts per check and, for each check that disagreed, the smallest failing program (found by
