@@ -512,7 +512,7 @@ def check_vjp_identity(f, args, rng) -> None:
     lhs = _flat(ct) * _flat(v)
     rhs = _flat(u) * _flat(jv)
     scale = 1.0 + np.sum(np.abs(lhs)) + np.sum(np.abs(rhs))
-    if abs(np.sum(lhs) - np.sum(rhs)) > 1e-9 * scale:
+    if not abs(np.sum(lhs) - np.sum(rhs)) <= 1e-9 * scale:      # NaN fails too
         raise AssertionError(f"<vjp(u), v> = {np.sum(lhs)!r} but <u, jvp(v)> = {np.sum(rhs)!r}")
 
 

@@ -78,6 +78,16 @@ def test_vjp_check_catches_a_wrong_transpose():
         fuzz.check_vjp_identity(f, [x], np.random.default_rng(0))
 
 
+def test_vjp_check_fails_on_nan():
+    @funcad.custom_vjp
+    def f(x):
+        return fnp.sin(x)
+
+    f.defvjp(lambda x: (fnp.sin(x), x), lambda x, ct: (fnp.log(-fnp.abs(ct) - 1.0),))
+    with np.errstate(invalid="ignore"), pytest.raises(AssertionError, match="nan"):
+        fuzz.check_vjp_identity(f, [np.array([0.3, -1.2])], np.random.default_rng(0))
+
+
 def test_jit_batch_names_the_culprit():
     good = _prog(("v0", "fnp.sin(x0) * 2.0", (3,), ("x0",)))
     # float() of a traced value: fine eagerly, an error under jit
