@@ -18,6 +18,7 @@ import funcad.numpy as fnp
 from funcad import core
 from funcad._memo import Memo
 from funcad.codegen import compile as C
+from funcad.interpreters import jit as jit_mod
 
 N_THREADS = 8
 N_CALLS = 10_000
@@ -172,6 +173,9 @@ def test_burst_of_grad_vmap_jit_calls():
     assert [b for r in results for b in r[0]] == []
     assert all(r[1] for r in results), "a thread was left with an interpreter current"
     assert core.current_interpreter() is core.eval_interpreter
+    # no half-built entry, and the hot path knows every shape (its table was not poisoned)
+    assert not jit_mod._executables._building and not jit_mod._rule_cache._building
+    assert sorted(jf._fast) == sorted((x.dtype, x.shape) for x in inputs)
 
     # dispatch after the burst: as fast as before (a generous bound on noisy machines;
     # the bug this guards against made it 6-12x slower)
