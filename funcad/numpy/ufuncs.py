@@ -401,20 +401,10 @@ def _hypot_body(x, y):
     return lax.select_n(lax.or_(_is_inf(ax), _is_inf(ay)), out, scalar_like(np.inf, out))
 
 
-def _logaddexp_body(exp, log1p_exp):
-    def body(x, y):
-        m = lax.max(x, y)
-        same = lax.eq(x, y)  # also +-inf == +-inf, where x - y is nan
-        d = lax.select_n(same, lax.neg(lax.abs(lax.sub(x, y))), _zero(x))
-        out = lax.add(m, log1p_exp(d))
-        return lax.select_n(lax.and_(same, _is_inf(m)), out, m)
-    return body
-
-
 _ufunc(np.hypot, _hypot_body)
-_ufunc(np.logaddexp, _logaddexp_body(lax.exp, lambda d: lax.log1p(lax.exp(d))))
-_ufunc(np.logaddexp2, _logaddexp_body(
-    lax.exp2, lambda d: lax.mul(lax.log1p(lax.exp2(d)), 1.0 / _LN2)))
+# primitives: their derivative rules are exact at ties and infinities (see binary.py)
+_ufunc(np.logaddexp, lax.logaddexp)
+_ufunc(np.logaddexp2, lax.logaddexp2)
 
 
 def _signbit_body(x):
