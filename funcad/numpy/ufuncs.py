@@ -464,6 +464,30 @@ _ufunc(np.isfinite, lambda x: lax.not_(lax.or_(lax.ne(x, x), _is_inf(x)))
        if _dt(x).kind == "f" else _constant_bool(True)(x))
 
 
+# sinc's Taylor series in u = pi x, used where |u| < _SINC_SERIES_BELOW: 1 - u²/3! + u⁴/5! - ...
+_SINC_SERIES_BELOW = 0.1
+_SINC_COEFFS = [(-1) ** k / math.factorial(2 * k + 1) for k in range(6)]
+
+
+@_export
+def sinc(x, /):
+    """``numpy.sinc``: ``sin(pi x) / (pi x)``, and 1 at 0. Near 0 (``|pi x| < 0.1``) it is
+    its Taylor polynomial in ``(pi x)**2`` (exact to rounding there), so the value and its
+    derivatives at 0 are exact: 0 for the first, ``-pi**2 / 3`` for the second."""
+    if is_plain(x):
+        return np.sinc(x)
+    x = to_value(x)
+    x = lax.convert_element_type(x, float_dtype(x)) if get_aval(x).dtype.kind != "f" else x
+    u = lax.mul(x, math.pi)
+    u2 = lax.mul(u, u)
+    series = scalar_like(_SINC_COEFFS[-1], u)
+    for c in reversed(_SINC_COEFFS[:-1]):
+        series = lax.add(lax.mul(series, u2), c)
+    near = lax.lt(lax.abs(u), scalar_like(_SINC_SERIES_BELOW, u))
+    safe_u = lax.select_n(near, u, scalar_like(1, u))   # no 0 / 0, even in the unused branch
+    return lax.select_n(near, lax.div(lax.sin(safe_u), safe_u), series)
+
+
 # ---------------------------------------------------------------------------------------------
 # Functions of several arrays that are not ufuncs
 
