@@ -9,7 +9,10 @@ scatter) have shape ``batch + operand.shape[k:]``. ``funcad.numpy`` turns NumPy 
 this form. Out-of-bounds indices are clamped by gather and dropped by scatter, as in JAX.
 
 All four are linear in their array operands (scatter in ``x`` and ``updates`` for the modes
-``add`` and ``set``); the index operands are not differentiated.
+``add`` and ``set``); the index operands are not differentiated. Repeated indices under ``set``:
+the last write wins (impl and jit loop alike) and the transpose gives the cotangent to that
+write only. The ``mul`` jvp multiplies the other updates at each position, with no division,
+so it is exact at zero updates.
 """
 from __future__ import annotations
 
