@@ -162,3 +162,14 @@ def test_two_dimensional_traced_row_out_of_range_dropped():
     np.testing.assert_array_equal(f(X, np.array([0, 5]), np.array(1)), want)
     np.testing.assert_array_equal(funcad.jit(lambda X, i: fnp.at(X)[i, 1:3].add(1.0))(
         X, np.array(3)), X)
+
+
+@pytest.mark.parametrize("mode", ["set", "multiply"])
+def test_vmap_of_jacrev_matches_a_loop(mode):
+    f = _update(mode)
+    x = np.arange(1.0, 5.0)
+    ids = np.array([[1, 1, 2], [0, 3, 0], [7, -1, 3]])
+    vs = np.array([[0.0, 2.0, 3.0], [1.5, 0.0, -1.0], [2.0, 2.0, 0.0]])
+    got = funcad.vmap(funcad.jacrev(f, argnums=2), (None, 0, 0))(x, ids, vs)
+    want = np.stack([_ref_jac_updates(x, i, v, mode) for i, v in zip(ids, vs)])
+    np.testing.assert_allclose(got, want, atol=1e-12)
