@@ -295,6 +295,29 @@ def _flat_rows(indices, updates):
     return (reshape(indices, (m, k)), reshape(updates, (m,) + ua.shape[ia.ndim - 1:]), m)
 
 
+def _partner_table(flat):
+    """For index rows ``flat`` (m, k): an (m, w) table of the other rows with the same index
+    (w = the most repeats - 1), padded with m."""
+    m = flat.shape[0]
+    if m == 0:
+        return np.zeros((0, 0), np.int64)
+    _, group = np.unique(flat, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    counts = np.bincount(group)
+    width = int(counts.max()) - 1
+    if width == 0:
+        return np.zeros((m, 0), np.int64)
+    order = np.argsort(group, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.empty(m, np.int64)
+    pos[order] = np.arange(m) - starts[group[order]]        # each row's place in its group
+    members = np.full((len(counts), width + 1), m, np.int64)
+    members[group, pos] = np.arange(m)
+    cols = np.arange(width)[None, :]
+    cols = cols + (cols >= pos[:, None])                     # skip the row itself
+    return members[group[:, None], cols]
+
+
 def _products_of_others(indices, updates):
     """For each update, the product of the other updates with the same index row (1 when it
     is alone), without division. Concrete indices: a NumPy table of each row's partners,
@@ -302,21 +325,15 @@ def _products_of_others(indices, updates):
     ua = get_aval(updates)
     rows, urows, m = _flat_rows(indices, updates)
     trail = ua.shape[get_aval(indices).ndim - 1:]
+    if m == 0:
+        return full(ua.shape, 1, ua.dtype)
     conc = indices.concrete_value() if isinstance(indices, Tracer) else indices
     ones_row = full((1,) + trail, 1, ua.dtype)
     if conc is not None:
         flat = np.asarray(conc).reshape(m, -1)
-        _, group = np.unique(flat, axis=0, return_inverse=True)
-        group = group.reshape(-1)
-        members = [np.flatnonzero(group == g) for g in range(group.max() + 1)] if m else []
-        width = max((len(g) for g in members), default=1) - 1
-        if width == 0:
+        table = _partner_table(flat)
+        if table.shape[1] == 0:
             return full(ua.shape, 1, ua.dtype)
-        table = np.full((m, width), m, np.int64)   # row m: a row of ones
-        for g in members:
-            for i in g:
-                others = g[g != i]
-                table[i, :len(others)] = others
         ext = concatenate([urows, ones_row], 0)
         picked = gather(ext, table[..., None])     # (m, width, *trail)
         return reshape(red.reduce_prod(picked, (1,)), ua.shape)
