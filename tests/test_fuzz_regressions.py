@@ -16,10 +16,10 @@ def _scatter_multiply(idx):
     return f
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 part 3 (scatter): the derivative rule of "
-                   ".at[].multiply divides by the update, NaN where it is 0")
 @pytest.mark.parametrize("idx", [[0, 1, 2], [0, 2, 2]], ids=["unique", "duplicates"])
 def test_scatter_multiply_derivatives_at_a_zero_update(idx):
+    # the derivative rule of .at[].multiply divided by the update (NaN where it is 0); it
+    # multiplies the other updates now (issue 11 part 3)
     # found as: v1 = v0 - v0; v4 = fnp.at(v3)[np.array([0, 2, 2])].multiply(0.5 * v1)
     f = _scatter_multiply(idx)
     x, v = np.array([0.5, 1.0, 2.0]), np.zeros(3)

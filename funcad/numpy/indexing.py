@@ -10,8 +10,11 @@ in JAX); concrete ones raise IndexError (as in NumPy).
 
 Updates reuse the same machinery: indexing the array of flat positions ``arange(x.size)``
 with ``idx`` tells which elements are addressed, and one ``scatter`` into the flattened array
-writes them. So ``x.at[idx]`` accepts exactly what ``x[idx]`` accepts. Repeated indices: the
-last write wins for ``set``, and ``add``/``multiply``/``min``/``max`` accumulate (like
+writes them. So ``x.at[idx]`` accepts exactly what ``x[idx]`` accepts. Traced indices out of
+range are dropped by every update (``set``, ``add``, ``multiply``, ``min``, ``max``), as in JAX,
+under eager, ``jit``, ``vmap`` and derivatives alike; negative ones in range count from the end.
+Repeated indices: the last write wins for ``set`` (eager and ``jit`` alike), and only that write
+gets a cotangent in reverse mode, and ``add``/``multiply``/``min``/``max`` accumulate (like
 ``np.add.at``, unlike NumPy's ``x[idx] += v``). For plain NumPy arrays use
 ``fnp.at(x)[idx].set(v)``; the input is never modified.
 """
@@ -120,9 +123,17 @@ def _normalize(shape: tuple, idx) -> list:
     return out
 
 
-def _getitem(x, idx):
+def _getitem(x, idx, drop_axes=frozenset()):
+    """``x[idx]``. Axes in ``drop_axes`` (of ``x``, before any newaxis) end in one padding
+    entry: their traced indices count against the length without it, and out-of-range ones
+    pick the padding (see :func:`_traced_positions`)."""
     x = to_value(x)
     items = _normalize(get_aval(x).shape, idx)
+    # the axis of x each item addresses (None for newaxis)
+    src, a = [], 0
+    for i in items:
+        src.append(None if i is None else a)
+        a += i is not None
     if any(i is not None and not isinstance(i, slice) and not _is_int_scalar(i)
            and get_aval(i).dtype == np.bool_ and get_aval(i).ndim == 0 for i in items):
         raise IndexError("funcad.numpy: 0-d boolean indices are not supported")
@@ -132,6 +143,7 @@ def _getitem(x, idx):
         for i in items:
             shape.append(1 if i is None else next(it))
         x = lax.reshape(x, tuple(shape))
+        src = [s if i is not None else None for s, i in zip(src, items)]
         items = [slice(None) if i is None else i for i in items]
     has_adv = any(_is_adv(i) for i in items)
     shape = get_aval(x).shape
@@ -160,14 +172,15 @@ def _getitem(x, idx):
         else:
             dyn.append(d)  # a traced integer scalar
     x = lax.slice(lax.rev(x, tuple(flips)), start, limit, strides)
+    drops = frozenset(d for d, a in enumerate(src) if a is not None and a in drop_axes)
     if dyn:
-        x = _dynamic_ints(x, items, dyn)
+        x = _dynamic_ints(x, items, dyn, drops)
     if not has_adv:
         return lax.squeeze(x, tuple(squeeze_dims))
     # 2. advanced indices: one gather over the advanced axes moved to the front
     adv_dims = [d for d, i in enumerate(items) if not isinstance(i, slice)]
     shape = get_aval(x).shape
-    arrays = [_index_array(items[d], d, shape[d]) for d in adv_dims]
+    arrays = [_index_array(items[d], d, shape[d], d in drops) for d in adv_dims]
     try:
         bshape = broadcast_shapes("indexing", *[get_aval(a).shape for a in arrays])
     except ValueError:
@@ -188,8 +201,10 @@ def _getitem(x, idx):
     return out
 
 
-def _index_array(i, d: int, n: int):
-    """An advanced index for axis ``d`` of length ``n`` as int64 values in [0, n)."""
+def _index_array(i, d: int, n: int, drop: bool = False):
+    """An advanced index for axis ``d`` of length ``n`` as int64 values in [0, n). With
+    ``drop`` the axis ends in one padding entry: traced indices count against ``n - 1`` and
+    out-of-range ones become ``n - 1``, the padding."""
     a = to_value(i)
     if get_aval(a).dtype.kind not in "iu":
         raise IndexError(f"arrays used as indices must be of integer (or boolean) type, got "
@@ -201,11 +216,22 @@ def _index_array(i, d: int, n: int):
             raise IndexError(f"index {a[bad].flat[0]} is out of bounds for axis {d} with "
                              f"size {n}")
         return np.where(a < 0, a + n, a)
+    return _wrap_or_drop(a, n, drop)
+
+
+def _wrap_or_drop(a, n: int, drop: bool):
+    """Traced int64 indices ``a`` for an axis of length ``n``: negative ones count from the
+    end; with ``drop`` (the axis's last entry is padding) out-of-range ones pick it."""
     zero = lax.full(get_aval(a).shape, 0, _INT64)
-    return lax.select_n(lax.lt(a, zero), a, lax.add(a, n))
+    if not drop:
+        return lax.select_n(lax.lt(a, zero), a, lax.add(a, n))
+    n -= 1
+    wrapped = lax.select_n(lax.lt(a, zero), a, lax.add(a, n))
+    bad = lax.or_(lax.lt(wrapped, zero), lax.ge(wrapped, lax.full(get_aval(a).shape, n, _INT64)))
+    return lax.select_n(bad, wrapped, lax.full(get_aval(a).shape, n, _INT64))
 
 
-def _dynamic_ints(x, items, dyn):
+def _dynamic_ints(x, items, dyn, drops=frozenset()):
     starts, sizes = [], []
     zero = np.zeros((), _INT64)
     for d, n in enumerate(get_aval(x).shape):
@@ -216,7 +242,7 @@ def _dynamic_ints(x, items, dyn):
                                  f"boolean arrays are valid indices; got "
                                  f"{get_aval(i).str_short()}")
             i = asarray_of(i, _INT64)
-            starts.append(lax.select_n(lax.lt(i, zero), i, lax.add(i, n)))
+            starts.append(_wrap_or_drop(i, n, d in drops))
             sizes.append(1)
         else:
             starts.append(zero)
@@ -226,6 +252,26 @@ def _dynamic_ints(x, items, dyn):
 
 # ---------------------------------------------------------------------------------------------
 # Functional updates
+
+def _traced_positions(flat_pos, idx):
+    """The flat positions ``x.at[idx]`` addresses when ``idx`` holds traced indices, with
+    ``flat_pos.size`` (out of range for the flat scatter, so the update is dropped) where a
+    traced index is out of range. Each axis a traced index addresses gets one extra entry
+    holding that sentinel, and out-of-range traced indices are sent to it instead of being
+    clamped as ``x[idx]`` clamps them. Negative indices in range count from the end."""
+    items = _normalize(flat_pos.shape, idx)
+    traced = []
+    axis = 0
+    for i in items:
+        if i is None:
+            continue
+        if isinstance(i, Tracer):
+            traced.append(axis)
+        axis += 1
+    pad = [(0, 1) if d in traced else (0, 0) for d in range(flat_pos.ndim)]
+    padded = np.pad(flat_pos, pad, constant_values=flat_pos.size)
+    return _getitem(padded, tuple(items), drop_axes=frozenset(traced))
+
 
 class _IndexUpdateRef:
     """``x.at[idx]``: call ``.set(v)``, ``.add(v)``, ... for a new array."""
@@ -243,7 +289,7 @@ class _IndexUpdateRef:
         xa = get_aval(x)
         flat_pos = np.arange(xa.size, dtype=_INT64).reshape(xa.shape)
         if has_tracer(self.idx):
-            pos = _getitem(flat_pos, self.idx)
+            pos = _traced_positions(flat_pos, self.idx)
         else:  # static indices: the positions are a constant, only the scatter is traced
             pos = core.run_with(core.eval_interpreter, _getitem, flat_pos, self.idx)
         pshape = get_aval(pos).shape

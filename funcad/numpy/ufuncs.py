@@ -427,20 +427,10 @@ def _hypot_body(x, y):
     return lax.select_n(lax.or_(_is_inf(ax), _is_inf(ay)), out, scalar_like(np.inf, out))
 
 
-def _logaddexp_body(exp, log1p_exp):
-    def body(x, y):
-        m = lax.max(x, y)
-        same = lax.eq(x, y)  # also +-inf == +-inf, where x - y is nan
-        d = lax.select_n(same, lax.neg(lax.abs(lax.sub(x, y))), _zero(x))
-        out = lax.add(m, log1p_exp(d))
-        return lax.select_n(lax.and_(same, _is_inf(m)), out, m)
-    return body
-
-
 _ufunc(np.hypot, _hypot_body)
-_ufunc(np.logaddexp, _logaddexp_body(lax.exp, lambda d: lax.log1p(lax.exp(d))))
-_ufunc(np.logaddexp2, _logaddexp_body(
-    lax.exp2, lambda d: lax.mul(lax.log1p(lax.exp2(d)), 1.0 / _LN2)))
+# primitives: their derivative rules are exact at ties and infinities (see binary.py)
+_ufunc(np.logaddexp, lax.logaddexp)
+_ufunc(np.logaddexp2, lax.logaddexp2)
 
 
 def _signbit_body(x):
@@ -498,6 +488,30 @@ _ufunc(np.isnan, lambda x: lax.ne(x, x) if _dt(x).kind == "f" else _constant_boo
 _ufunc(np.isinf, lambda x: _is_inf(x) if _dt(x).kind == "f" else _constant_bool(False)(x))
 _ufunc(np.isfinite, lambda x: lax.not_(lax.or_(lax.ne(x, x), _is_inf(x)))
        if _dt(x).kind == "f" else _constant_bool(True)(x))
+
+
+# sinc's Taylor series in u = pi x, used where |u| < _SINC_SERIES_BELOW: 1 - u²/3! + u⁴/5! - ...
+_SINC_SERIES_BELOW = 0.1
+_SINC_COEFFS = [(-1) ** k / math.factorial(2 * k + 1) for k in range(6)]
+
+
+@_export
+def sinc(x, /):
+    """``numpy.sinc``: ``sin(pi x) / (pi x)``, and 1 at 0. Near 0 (``|pi x| < 0.1``) it is
+    its Taylor polynomial in ``(pi x)**2`` (exact to rounding there), so the value and its
+    derivatives at 0 are exact: 0 for the first, ``-pi**2 / 3`` for the second."""
+    if is_plain(x):
+        return np.sinc(x)
+    x = to_value(x)
+    x = lax.convert_element_type(x, float_dtype(x)) if get_aval(x).dtype.kind != "f" else x
+    u = lax.mul(x, math.pi)
+    u2 = lax.mul(u, u)
+    series = scalar_like(_SINC_COEFFS[-1], u)
+    for c in reversed(_SINC_COEFFS[:-1]):
+        series = lax.add(lax.mul(series, u2), c)
+    near = lax.lt(lax.abs(u), scalar_like(_SINC_SERIES_BELOW, u))
+    safe_u = lax.select_n(near, u, scalar_like(1, u))   # no 0 / 0, even in the unused branch
+    return lax.select_n(near, lax.div(lax.sin(safe_u), safe_u), series)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -192,6 +192,36 @@ def _atan2_d(which):
     return d
 
 
+_LN2 = float(np.log(2.0))
+
+
+def _logaddexp_d(which, scale):
+    """The tangent of ``logaddexp`` (``scale`` 1) or ``logaddexp2`` (``scale`` ln 2) in one
+    operand: ``t * logistic(scale * (x - y))``, the operand's share of the sum. It is smooth
+    through ties (the weight is 1/2 and its derivative ``scale/4``, so second derivatives are
+    exact) and exact at infinities: where ``x == y == ±inf`` the shares are 1/2 each."""
+    def d(t, ans, x, y):
+        from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+        inf_tie = and_(eq(x, y), eq(ew.abs(x), scalar_like(np.inf, x)))
+        xs, ys = (ew.select_n(inf_tie, v, scalar_like(0, v)) for v in (x, y))  # no inf - inf
+        diff = sub(xs, ys) if which == 0 else sub(ys, xs)
+        return mul(t, ew.logistic(diff if scale == 1 else mul(diff, scale)))
+    return d
+
+
+def _logaddexp_scalar(base2: bool):
+    """``max(x, y) + log1p(exp(-|x - y|))`` (base 2: ``2**-|x - y|``, over ln 2), and ``x``
+    itself where ``x == y == ±inf`` (where ``x - y`` is NaN); NaN propagates through
+    ``x - y``."""
+    def rule(sc, args, avals, out, params):
+        x, y = sc.hoist(args[0]), sc.hoist(args[1])
+        a = sc.hoist(f"-abs({x} - {y})")
+        tail = (f"math.log1p(2.0 ** {a}) * {1.0 / _LN2!r}" if base2
+                else f"math.log1p(math.exp({a}))")
+        return f"({x} if {x} == {y} and math.isinf({x}) else max({x}, {y}) + {tail})"
+    return rule
+
+
 def _int_parts(sc, args):
     """Hoisted x, y, floor quotient and Python remainder (Numba gives 0 for a zero y)."""
     x, y = sc.hoist(args[0]), sc.hoist(args[1])
@@ -280,6 +310,10 @@ _B["min"] = binary("min", np.minimum, _minmax_d(False), _minmax_d(True),
                    _E(_extremum_scalar("<=", "&")), kinds="fib")
 _B["atan2"] = binary("atan2", np.arctan2, _atan2_d(0), _atan2_d(1),
                      _E(template("math.atan2({0}, {1})")), domain=((-3.0, 3.0), (0.5, 3.0)))
+_B["logaddexp"] = binary("logaddexp", np.logaddexp, _logaddexp_d(0, 1), _logaddexp_d(1, 1),
+                          _E(_logaddexp_scalar(False)))
+_B["logaddexp2"] = binary("logaddexp2", np.logaddexp2, _logaddexp_d(0, _LN2),
+                           _logaddexp_d(1, _LN2), _E(_logaddexp_scalar(True)))
 for _n, _f, _op in [("and", np.bitwise_and, "&"), ("or", np.bitwise_or, "|"),
                     ("xor", np.bitwise_xor, "^")]:
     _B[_n] = binary(_n, _f, None, None, _E(binop(_op)), kinds="bi",

@@ -9,7 +9,10 @@ scatter) have shape ``batch + operand.shape[k:]``. ``funcad.numpy`` turns NumPy 
 this form. Out-of-bounds indices are clamped by gather and dropped by scatter, as in JAX.
 
 All four are linear in their array operands (scatter in ``x`` and ``updates`` for the modes
-``add`` and ``set``); the index operands are not differentiated.
+``add`` and ``set``); the index operands are not differentiated. Repeated indices under ``set``:
+the last write wins (impl and jit loop alike) and the transpose gives the cotangent to that
+write only. The ``mul`` jvp multiplies the other updates at each position, with no division,
+so it is exact at zero updates.
 """
 from __future__ import annotations
 
@@ -17,13 +20,13 @@ from functools import partial
 
 import numpy as np
 
-from funcad.core import Primitive, ShapedArray, get_aval, int64
+from funcad.core import Primitive, ShapedArray, Tracer, get_aval, int64
 from funcad.primitives._shape_family import aval_of as _aval, declare_linear
 from funcad.primitives._shape_family import rand as _rand, undef as _undef
 from funcad.primitives import binary as bi, elementwise as ew, indexing_lowering as _lw
 from funcad.primitives import reductions as red
 from funcad.primitives.shape import (broadcast_in_dim, broadcasted_iota, concatenate, expand_dims,
-                                     full)
+                                     full, reshape)
 from funcad.rule_util import (Zero, bdim_to_front, instantiate, moveaxis, needs_axis_size,
                               zeros_like_aval)
 
@@ -284,6 +287,82 @@ def _scatter_impl(x, indices, updates, *, mode):
     return out
 
 
+def _flat_rows(indices, updates):
+    """Index rows (m, k) and update rows (m, *trail) of a scatter."""
+    ia, ua = get_aval(indices), get_aval(updates)
+    k = ia.shape[-1]
+    m = int(np.prod(ia.shape[:-1], dtype=np.int64))
+    return (reshape(indices, (m, k)), reshape(updates, (m,) + ua.shape[ia.ndim - 1:]), m)
+
+
+def _partner_table(flat):
+    """For index rows ``flat`` (m, k): an (m, w) table of the other rows with the same index
+    (w = the most repeats - 1), padded with m."""
+    m = flat.shape[0]
+    if m == 0:
+        return np.zeros((0, 0), np.int64)
+    _, group = np.unique(flat, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    counts = np.bincount(group)
+    width = int(counts.max()) - 1
+    if width == 0:
+        return np.zeros((m, 0), np.int64)
+    order = np.argsort(group, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.empty(m, np.int64)
+    pos[order] = np.arange(m) - starts[group[order]]        # each row's place in its group
+    members = np.full((len(counts), width + 1), m, np.int64)
+    members[group, pos] = np.arange(m)
+    cols = np.arange(width)[None, :]
+    cols = cols + (cols >= pos[:, None])                     # skip the row itself
+    return members[group[:, None], cols]
+
+
+def _products_of_others(indices, updates):
+    """For each update, the product of the other updates with the same index row (1 when it
+    is alone), without division. Concrete indices: a NumPy table of each row's partners,
+    O(m * most repeats); traced indices: a pairwise (m, m) mask, O(m**2)."""
+    ua = get_aval(updates)
+    rows, urows, m = _flat_rows(indices, updates)
+    trail = ua.shape[get_aval(indices).ndim - 1:]
+    if m == 0:
+        return full(ua.shape, 1, ua.dtype)
+    conc = indices.concrete_value() if isinstance(indices, Tracer) else indices
+    ones_row = full((1,) + trail, 1, ua.dtype)
+    if conc is not None:
+        flat = np.asarray(conc).reshape(m, -1)
+        table = _partner_table(flat)
+        if table.shape[1] == 0:
+            return full(ua.shape, 1, ua.dtype)
+        ext = concatenate([urows, ones_row], 0)
+        picked = gather(ext, table[..., None])     # (m, width, *trail)
+        return reshape(red.reduce_prod(picked, (1,)), ua.shape)
+    k = get_aval(rows).shape[1]
+    same = red.reduce_min(bi.eq(broadcast_in_dim(rows, (m, m, k), (0, 2)),
+                                broadcast_in_dim(rows, (m, m, k), (1, 2))), (2,))
+    other = bi.and_(same, bi.ne(broadcasted_iota(int64, (m, m), 0),
+                                broadcasted_iota(int64, (m, m), 1)))
+    nd = len(trail)
+    pair_u = broadcast_in_dim(urows, (m, m) + trail, (1,) + tuple(range(2, 2 + nd)))
+    mask = broadcast_in_dim(other, (m, m) + trail, (0, 1))
+    picked = ew.select_n(mask, full((m, m) + trail, 1, ua.dtype), pair_u)
+    return reshape(red.reduce_prod(picked, (1,)), ua.shape)
+
+
+def _last_writes(indices, shape):
+    """A boolean mask over the index batch: the rows of a ``set`` scatter whose write is
+    kept, in bounds and not overwritten by a later row with the same index (the order
+    NumPy's ``out[idx] = v`` and the jit loop both apply: the last write wins)."""
+    ia = get_aval(indices)
+    batch, k = ia.shape[:-1], ia.shape[-1]
+    m = int(np.prod(batch, dtype=np.int64))
+    order = reshape(broadcasted_iota(int64, (m,), 0), batch)
+    lead = tuple(shape[:k])
+    last = scatter(full(lead, -1, int64), indices, order, mode="max")
+    clamped, ok = _clamp_in_bounds(indices, lead)
+    return bi.and_(ok, bi.eq(gather(last, clamped), order))
+
+
 def _scatter_jvp(primals, tangents, *, mode):
     x, indices, updates = primals
     tx, _, tu = tangents
@@ -294,11 +373,13 @@ def _scatter_jvp(primals, tangents, *, mode):
     if mode in ("add", "set"):
         return out, scatter(tx, indices, tu, mode=mode)
     if mode == "mul":
-        # out = x * P with P the product of the updates landing at each position
-        ones = full(get_aval(x).shape, 1, get_aval(x).dtype)
-        P = scatter(ones, indices, updates, mode="mul")
-        dP = scatter(full(get_aval(x).shape, 0, get_aval(x).dtype), indices,
-                     bi.mul(tu, bi.div(gather(P, indices), updates)), mode="add")
+        # out = x * P with P the product of the updates landing at each position; the
+        # derivative in update i is x * (the product of the *other* updates at its position),
+        # formed without dividing by update i (exact where updates are zero)
+        xa = get_aval(x)
+        P = scatter(full(xa.shape, 1, xa.dtype), indices, updates, mode="mul")
+        dP = scatter(full(xa.shape, 0, xa.dtype), indices,
+                     bi.mul(tu, _products_of_others(indices, updates)), mode="add")
         return out, bi.add(bi.mul(tx, P), bi.mul(x, dP))
     # min / max: the tangent of whichever value won (ties: the operand's)
     from_x = bi.eq(out, x)
@@ -331,6 +412,8 @@ def _scatter_transpose(ct, x, indices, updates, *, mode):
         # scatter drops out-of-bounds updates: their cotangent is zero (gather would clamp)
         ua = updates.aval
         _, ok = _clamp_in_bounds(indices, get_aval(ct).shape)
+        if mode == "set":   # repeated indices: only the write that is kept gets a cotangent
+            ok = _last_writes(indices, get_aval(ct).shape)
         ok = broadcast_in_dim(ok, ua.shape, tuple(range(get_aval(ok).ndim)))
         ct_u = ew.select_n(ok, zeros_like_aval(ua), gather(ct, indices))
     return [ct_x, None, ct_u]

@@ -34,12 +34,14 @@ from funcad._memo import memoize
 from funcad.core import Primitive, ShapedArray, get_aval, int64, per_primitive
 from funcad.primitives import binary as bi, elementwise as ew, linalg_lowering as _lw
 from funcad.primitives import reductions as red, shape as sh
+from funcad.primitives.indexing import gather
 from funcad.primitives._family import rand_array
 from funcad.rule_util import (UndefinedPrimal, Zero, add_tangents, bdim_to_front, instantiate,
                               moveaxis)
 
 __all__ = ["dot_general", "dot_general_p", "solve", "solve_p", "triangular_solve",
-           "triangular_solve_p", "inv", "inv_p", "det", "det_p", "slogdet", "slogdet_p"]
+           "triangular_solve_p", "inv", "inv_p", "det", "det_p", "slogdet", "slogdet_p",
+           "cofactors"]
 
 
 def _undef(x):
@@ -461,10 +463,55 @@ def _logdet_tangent(a, ta):
     return red.reduce_sum(bi.mul(mT(inv(a)), ta), (nd - 2, nd - 1))
 
 
+#: Up to this size det's derivative is the cofactor matrix, exact at singular matrices; above
+#: it, ``det(A) A⁻ᵀ`` (the cofactors cost n² determinants of size n - 1).
+COFACTOR_MAX_N = 16
+
+
+def cofactors(a):
+    """The cofactor matrix of each matrix of ``a`` (..., n, n): ``C_ij = (-1)^(i+j)`` times the
+    determinant of ``a`` without row i and column j. It is the gradient of ``det`` and the
+    transposed adjugate, formed without an inverse, so it is exact at singular matrices; its
+    own derivative is the cofactors of the minors, so every order stays exact."""
+    aa = get_aval(a)
+    n, nb = aa.shape[-1], aa.ndim - 2
+    if n == 1:
+        return sh.full(aa.shape, 1, aa.dtype)
+    keep = np.array([[j for j in range(n) if j != i] for i in range(n)], np.int64)
+    rows, cols = np.broadcast_arrays(keep[:, None, :, None], keep[None, :, None, :])
+    idx = np.stack([rows, cols], axis=-1)                        # (n, n, n-1, n-1, 2)
+    front = sh.transpose(a, (nb, nb + 1) + tuple(range(nb)))     # (n, n, *batch)
+    minors = gather(front, idx)                                  # (n, n, n-1, n-1, *batch)
+    minors = sh.transpose(minors, tuple(range(4, 4 + nb)) + (0, 1, 2, 3))
+    signs = np.where(np.add.outer(np.arange(n), np.arange(n)) % 2, -1.0, 1.0).astype(aa.dtype)
+    return bi.mul(det(minors), sh.broadcast_in_dim(signs, aa.shape, (nb, nb + 1)))
+
+
 def _det_jvp(primals, tangents):
     (a,), (ta,) = primals, tangents
     d = det(a)
+    nd = get_aval(a).ndim
+    if get_aval(a).shape[-1] <= COFACTOR_MAX_N:
+        return d, red.reduce_sum(bi.mul(cofactors(a), ta), (nd - 2, nd - 1))
+    _refuse_singular("det", d, f"for matrices up to {COFACTOR_MAX_N}x{COFACTOR_MAX_N} it is the "
+                     f"cofactor matrix (lax.cofactors), exact there")
     return d, bi.mul(d, _logdet_tangent(a, ta))
+
+
+def _concrete(x):
+    """The value of ``x`` when it is known (eagerly), else None."""
+    if isinstance(x, np.ndarray) or np.isscalar(x):
+        return np.asarray(x)
+    cv = getattr(x, "concrete_value", None)
+    return None if cv is None else cv()
+
+
+def _refuse_singular(name, d, why):
+    """Raise, naming ``name``, when a known determinant ``d`` is zero: the inverse the rule
+    needs does not exist (under jit the values are unknown and the result is inf or NaN)."""
+    v = _concrete(d)
+    if v is not None and np.any(np.asarray(v) == 0):
+        raise ValueError(f"lax.{name}: derivative at a singular matrix (determinant 0): {why}")
 
 
 det_p = Primitive("det", impl=lambda a: np.linalg.det(a), abstract_eval=_det_abstract("det"),
@@ -486,7 +533,14 @@ def _slogdet_abstract(a):
 def _slogdet_jvp(primals, tangents):
     (a,), (ta,) = primals, tangents
     sign, logdet = slogdet(a)
-    return [sign, logdet], [Zero(get_aval(sign)), _logdet_tangent(a, ta)]
+    _refuse_singular("slogdet", sign, "log|det| is -inf there and has no derivative; use det "
+                     "(whose gradient is the cofactor matrix) or move off the singular matrix")
+    nd = get_aval(a).ndim
+    if get_aval(a).shape[-1] <= COFACTOR_MAX_N:   # no inverse: inf or NaN under jit, as JAX
+        t = bi.div(red.reduce_sum(bi.mul(cofactors(a), ta), (nd - 2, nd - 1)), det(a))
+    else:
+        t = _logdet_tangent(a, ta)
+    return [sign, logdet], [Zero(get_aval(sign)), t]
 
 
 slogdet_p = Primitive("slogdet", impl=lambda a: list(np.linalg.slogdet(a)),

@@ -8,6 +8,8 @@ zeros, to the value and to the gradient.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from funcad import lax
@@ -64,14 +66,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     if b is not None:
         a, b = _float_pair(a, b)
     axes = canonical_axes("funcad.scipy.special.logsumexp", axis, get_aval(a).ndim)
-    m = _stable_max(a, axes)
-    e = fnp.exp(fnp.subtract(a, m))
-    if b is not None:
-        e = fnp.multiply(b, e)
-    s = fnp.sum(e, axis=axes, keepdims=True)
-    sign = fnp.sign(s)
+    weights = b if b is not None else np.ones((), get_aval(a).dtype)
     with np.errstate(divide="ignore"):  # a sum of zeros has log -inf, without a warning
-        out = fnp.add(fnp.log(fnp.abs(s)), m)
+        out = _logabssumexp(a, fnp.broadcast_to(weights, get_aval(a).shape), axes)
+    sign = fnp.sign(_scaled_sum(a, weights, axes))
     if not keepdims:
         out, sign = lax.squeeze(out, axes), lax.squeeze(sign, axes)
     if return_sign:
@@ -79,6 +77,42 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     if b is None:
         return out
     return fnp.where(fnp.less(sign, 0), np.asarray(np.nan, get_aval(out).dtype), out)
+
+
+def _scaled_sum(a, b, axes):
+    """``sum(b * exp(a - m))`` over ``axes`` (kept) with ``m`` the stable maximum."""
+    return fnp.sum(fnp.multiply(b, fnp.exp(fnp.subtract(a, _stable_max(a, axes)))), axis=axes,
+                   keepdims=True)
+
+
+@partial(custom_jvp, nondiff_argnums=(2,))
+def _logabssumexp(a, b, axes):
+    """``log|sum(b * exp(a))|`` over ``axes`` (kept as size-1 axes)."""
+    with np.errstate(divide="ignore"):  # a sum of zeros has log -inf, without a warning
+        return fnp.add(fnp.log(fnp.abs(_scaled_sum(a, b, axes))), _stable_max(a, axes))
+
+
+@_logabssumexp.defjvp
+def _logabssumexp_jvp(axes, primals, tangents):
+    # The tangent is sum(w * ta) + sum(e * tb) / s with w = b e / s the softmax weights. Where
+    # the maximum m is finite, e = exp(a - m) with m held constant (exact at every order);
+    # where it is +inf only the +inf entries count (the gradient of logsumexp([inf, 0]) is
+    # [1, 0]); where every entry is -inf they count alike.
+    (a, b), (ta, tb) = primals, tangents
+    with np.errstate(divide="ignore"):
+        out = _logabssumexp(a, b, axes)
+    m = fnp.max(a, axis=axes, keepdims=True)
+    fin = fnp.isfinite(m)
+    dt = get_aval(a).dtype
+    zero, ninf = np.zeros((), dt), np.asarray(-np.inf, dt)
+    shifted_fin = fnp.subtract(fnp.where(fin, a, zero),
+                               lax.stop_gradient(fnp.where(fin, m, zero)))
+    shifted = fnp.where(fin, shifted_fin, fnp.where(fnp.equal(a, m), zero, ninf))
+    e = fnp.exp(shifted)
+    s = fnp.sum(fnp.multiply(b, e), axis=axes, keepdims=True)
+    num = fnp.add(fnp.sum(fnp.multiply(fnp.multiply(b, e), ta), axis=axes, keepdims=True),
+                  fnp.sum(fnp.multiply(e, tb), axis=axes, keepdims=True))
+    return out, fnp.true_divide(num, s)
 
 
 def softmax(x, axis=None):
@@ -123,7 +157,8 @@ def erfc(x):
 @custom_jvp
 def xlogy(x, y):
     """``x * log(y)``, and 0 where ``x == 0`` (even where ``y == 0``). Its derivative is
-    ``log(y)`` in ``x`` and ``x / y`` in ``y``, as JAX's."""
+    ``log(y)`` in ``x`` and ``x / y`` in ``y``, as JAX's, except that the latter is 0 (not NaN)
+    at ``x == y == 0``, where xlogy is 0 along ``y``."""
     x, y = _float_pair(x, y)
     zero = lax.eq(x, lax.full(get_aval(x).shape, 0, get_aval(x).dtype))
     safe_y = fnp.where(zero, np.ones((), get_aval(y).dtype), y)
@@ -134,14 +169,24 @@ def xlogy(x, y):
 def _xlogy_jvp(primals, tangents):
     (x, y), (tx, ty) = primals, tangents
     out = xlogy(x, y)
-    t = fnp.add(fnp.multiply(tx, fnp.log(y)), fnp.multiply(ty, fnp.true_divide(x, y)))
+    t = fnp.add(fnp.multiply(tx, fnp.log(y)), fnp.multiply(ty, _x_over(x, y)))
     return out, fnp.asarray(t, dtype=get_aval(out).dtype)
+
+
+def _x_over(x, d):
+    """``x / d``, and 0 where ``x == d == 0``: the derivative of ``x * log(d)`` in ``d``
+    (xlogy is 0 all along ``x == 0``). Elsewhere ``x * (1 / d)``, so it differentiates again
+    as ``x / d`` does."""
+    x, d = fnp.broadcast_arrays(x, d)
+    both = fnp.logical_and(fnp.equal(x, 0), fnp.equal(d, 0))
+    return fnp.multiply(x, fnp.reciprocal(fnp.where(both, np.ones((), get_aval(d).dtype), d)))
 
 
 @custom_jvp
 def xlog1py(x, y):
     """``x * log1p(y)``, and 0 where ``x == 0`` (even where ``y == -1``). Its derivative is
-    ``log1p(y)`` in ``x`` and ``x / (1 + y)`` in ``y``, as JAX's."""
+    ``log1p(y)`` in ``x`` and ``x / (1 + y)`` in ``y``, as JAX's, except that the latter is 0
+    (not NaN) at ``x == 0, y == -1``."""
     x, y = _float_pair(x, y)
     zero = lax.eq(x, lax.full(get_aval(x).shape, 0, get_aval(x).dtype))
     safe_y = fnp.where(zero, np.zeros((), get_aval(y).dtype), y)
@@ -153,5 +198,5 @@ def _xlog1py_jvp(primals, tangents):
     (x, y), (tx, ty) = primals, tangents
     out = xlog1py(x, y)
     t = fnp.add(fnp.multiply(tx, fnp.log1p(y)),
-                fnp.multiply(ty, fnp.true_divide(x, fnp.add(y, 1.0))))
+                fnp.multiply(ty, _x_over(x, fnp.add(y, 1.0))))
     return out, fnp.asarray(t, dtype=get_aval(out).dtype)
