@@ -132,6 +132,7 @@ class Plan:
         self.materialized: set = set()
         self.groups: list = []
         self._trivial: dict = {}
+        self._places: dict = {}   # inlined var -> the (group, idx) reading it, last round
 
     # -- helpers ---------------------------------------------------------------------------
     def fusible(self, v) -> bool:
@@ -225,17 +226,28 @@ class Plan:
             pick = costly or extra
             below: set = set()
             for u in pick:
-                self._inlined_below(u, below)
+                self._inlined_below(u, below, pick)
             m.update(v for v in pick if v not in below)
 
-    def _inlined_below(self, v, acc: set):
-        """Add to ``acc`` the inlined vars that ``v``'s expression reads (not ``v``)."""
+    def _inlined_below(self, v, acc: set, pick: set):
+        """Add to ``acc`` the picked vars below ``v`` that are read only where ``v`` is (so
+        storing ``v`` may leave them read once). The walk goes through the inlined vars
+        ``v``'s expression reads but stops at a pick read elsewhere too: that one is stored
+        in this round anyway, and a chain of 1,000 reductions then takes one round, not
+        one per reduction (each round is a pass over the whole program)."""
+        places = self._places
+        mine = places.get(v, set())
         stack = [a for a in self.producer[v].inputs if type(a) is Var]
+        seen: set = set()
         while stack:
             a = stack.pop()
-            if a in acc or not self.inlined(a):
+            if a in seen or not self.inlined(a):
                 continue
-            acc.add(a)
+            seen.add(a)
+            if a in pick:
+                if not places.get(a, set()) <= mine:
+                    continue
+                acc.add(a)
             stack.extend(x for x in self.producer[a].inputs if type(x) is Var)
 
     def _group(self) -> set:
@@ -289,6 +301,7 @@ class Plan:
         for v, places in in_nest.items():
             if len(places) > 1 and not self.trivial(v):
                 extra.add(v)
+        self._places = in_nest
         return extra
 
 
