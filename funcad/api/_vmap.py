@@ -32,19 +32,26 @@ def _check_axis(who, axis, ndim, what):
 
 def _paths(x, prefix: str) -> list:
     """Readable paths of the leaves of ``x`` for error messages, in tree_flatten's order (for
-    the builtin containers; other nodes give ``prefix`` plus a leaf number)."""
-    if x is None:
-        return []
-    t = type(x)
-    if t in (tuple, list) or (isinstance(x, tuple) and hasattr(x, "_fields")):
-        named = hasattr(x, "_fields")
-        return [p for i, c in enumerate(x)
-                for p in _paths(c, f"{prefix}.{x._fields[i]}" if named else f"{prefix}[{i}]")]
-    if t is dict:
-        return [p for k in _sorted_keys(x) for p in _paths(x[k], f"{prefix}[{k!r}]")]
-    n = len(tree_flatten(x)[0])
-    return [prefix] if n == 1 and tree_flatten(x)[0][0] is x else \
-        [f"{prefix} (leaf {j})" for j in range(n)]
+    the builtin containers; other nodes give ``prefix`` plus a leaf number). Walks with an
+    explicit stack: a pytree thousands of levels deep is fine."""
+    out = []
+    stack = [(x, prefix)]
+    while stack:
+        x, prefix = stack.pop()
+        if x is None:
+            continue
+        t = type(x)
+        if t in (tuple, list) or (isinstance(x, tuple) and hasattr(x, "_fields")):
+            named = hasattr(x, "_fields")
+            stack.extend((c, f"{prefix}.{x._fields[i]}" if named else f"{prefix}[{i}]")
+                         for i, c in reversed(list(enumerate(x))))
+        elif t is dict:
+            stack.extend((x[k], f"{prefix}[{k!r}]") for k in reversed(_sorted_keys(x)))
+        else:
+            leaves = tree_flatten(x)[0]
+            out.extend([prefix] if len(leaves) == 1 and leaves[0] is x else
+                       [f"{prefix} (leaf {j})" for j in range(len(leaves))])
+    return out
 
 
 def _leaf_names(fun, args, kwargs) -> list:

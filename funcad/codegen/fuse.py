@@ -78,7 +78,26 @@ def index_map(eqn, kind: str, idx: tuple) -> list:
     lw = eqn.prim.lowering
     if type(lw) is Reduce:  # axes == (): the identity
         return [(idx, False)]
-    return lw.index_map(eqn, idx)
+    return [(tuple(flat_term(t) for t in i), e) for i, e in lw.index_map(eqn, idx)]
+
+
+def flat_term(term: tuple) -> tuple:
+    """``term`` with a ``rev``/``lin`` of a ``rev``/``lin`` composed into one affine term, so
+    that index terms stay one level deep however many index ops are chained (``x[::-1]`` in a
+    loop of 1000 steps is ``i0`` or one ``rev``, never a 1000-deep term)."""
+    tag = term[0]
+    if tag not in ("rev", "lin"):
+        return term
+    inner = term[-1]
+    if inner[0] not in ("rev", "lin"):
+        return term
+    # both are affine maps start + stride * t: compose them
+    start, stride = (term[1] - 1, -1) if tag == "rev" else (term[1], term[2])
+    s2, k2 = (inner[1] - 1, -1) if inner[0] == "rev" else (inner[1], inner[2])
+    start, stride, t = start + stride * s2, stride * k2, inner[-1]
+    if start == 0 and stride == 1:   # (a rev of a rev)
+        return t
+    return ("lin", start, stride, t)
 
 
 class Nest:
@@ -113,6 +132,7 @@ class Plan:
         self.materialized: set = set()
         self.groups: list = []
         self._trivial: dict = {}
+        self._places: dict = {}   # inlined var -> the (group, idx) reading it, last round
 
     # -- helpers ---------------------------------------------------------------------------
     def fusible(self, v) -> bool:
@@ -127,24 +147,45 @@ class Plan:
         """Inlining ``v`` twice costs nothing: reads, literals and index/cheap ops of them."""
         if type(v) is Lit or not self.inlined(v):
             return True
-        r = self._trivial.get(v)
-        if r is None:
-            eqn = self.producer[v]
-            r = ((self.kind[eqn] == INDEX or cheap(eqn))
-                 and all(self.trivial(a) for a in eqn.inputs))
-            self._trivial[v] = r
-        return r
+        memo = self._trivial
+        r = memo.get(v)
+        if r is not None:
+            return r
+        # iterative post-order over the inlined vars below ``v`` (a chain of thousands of
+        # equations must not recurse): a var is decided once all its operands are
+        stack = [v]
+        while stack:
+            u = stack[-1]
+            if u in memo:
+                stack.pop()
+                continue
+            eqn = self.producer[u]
+            if not (self.kind[eqn] == INDEX or cheap(eqn)):
+                memo[u] = False
+                stack.pop()
+                continue
+            todo = [a for a in eqn.inputs
+                    if type(a) is Var and self.inlined(a) and a not in memo]
+            if todo:
+                stack.extend(todo)
+                continue
+            memo[u] = all(type(a) is Lit or not self.inlined(a) or memo[a]
+                          for a in eqn.inputs)
+            stack.pop()
+        return memo[v]
 
     def walk(self, eqn, idx, reads: dict, deps: list, seen: set):
         """Visit the expression tree of ``eqn``'s output at ``idx``: ``deps`` gets the
         materialized (var, idx) pairs read, ``reads[v]`` the (idx, expanding) pairs of each
-        inlined var."""
-        kind = self.kind[eqn]
-        if kind == REDUCE:
-            pairs = [(idx, False)]
-        else:
-            pairs = index_map(eqn, kind, idx)
-        for a, (i, expanding) in zip(eqn.inputs, pairs):
+        inlined var. Depth first and in operand order, with an explicit stack (no recursion:
+        the tree of a long chain is thousands of equations deep)."""
+        stack = [self._operands(eqn, idx)]
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                continue
+            a, (i, expanding) = step
             if type(a) is Lit:
                 continue
             if not self.inlined(a):
@@ -153,7 +194,13 @@ class Plan:
             reads.setdefault(a, []).append((i, expanding))
             if (a, i) not in seen:
                 seen.add((a, i))
-                self.walk(self.producer[a], i, reads, deps, seen)
+                stack.append(self._operands(self.producer[a], i))
+
+    def _operands(self, eqn, idx):
+        """(operand, (index it is read at, expanding)) for ``eqn``'s output at ``idx``."""
+        kind = self.kind[eqn]
+        pairs = [(idx, False)] if kind == REDUCE else index_map(eqn, kind, idx)
+        return zip(eqn.inputs, pairs)
 
     # -- the fixed point -------------------------------------------------------------------
     def run(self) -> "Plan":
@@ -179,17 +226,28 @@ class Plan:
             pick = costly or extra
             below: set = set()
             for u in pick:
-                self._inlined_below(u, below)
+                self._inlined_below(u, below, pick)
             m.update(v for v in pick if v not in below)
 
-    def _inlined_below(self, v, acc: set):
-        """Add to ``acc`` the inlined vars that ``v``'s expression reads (not ``v``)."""
+    def _inlined_below(self, v, acc: set, pick: set):
+        """Add to ``acc`` the picked vars below ``v`` that are read only where ``v`` is (so
+        storing ``v`` may leave them read once). The walk goes through the inlined vars
+        ``v``'s expression reads but stops at a pick read elsewhere too: that one is stored
+        in this round anyway, and a chain of 1,000 reductions then takes one round, not
+        one per reduction (each round is a pass over the whole program)."""
+        places = self._places
+        mine = places.get(v, set())
         stack = [a for a in self.producer[v].inputs if type(a) is Var]
+        seen: set = set()
         while stack:
             a = stack.pop()
-            if a in acc or not self.inlined(a):
+            if a in seen or not self.inlined(a):
                 continue
-            acc.add(a)
+            seen.add(a)
+            if a in pick:
+                if not places.get(a, set()) <= mine:
+                    continue
+                acc.add(a)
             stack.extend(x for x in self.producer[a].inputs if type(x) is Var)
 
     def _group(self) -> set:
@@ -243,6 +301,7 @@ class Plan:
         for v, places in in_nest.items():
             if len(places) > 1 and not self.trivial(v):
                 extra.add(v)
+        self._places = in_nest
         return extra
 
 

@@ -129,6 +129,7 @@ class _Function:
         self.n_names = 0
         self.extra_args: list = []     # (name, value): constants of inner jaxprs
         self.uses_prange = False
+        self.kernel_sites = 0          # inlined fastmath calls written (see nest.KERNEL_BUDGET)
 
     def new_name(self) -> str:
         name = safe_name(_var_name(self.n_names))

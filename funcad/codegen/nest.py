@@ -39,6 +39,21 @@ def _identity_value(op: str, dtype: np.dtype, empty: bool):
     return info.min if op == "max" else info.max
 
 
+# The deepest expression written as one statement, in equations (each adds a few
+# parentheses; Python's parser allows 200 levels, and its compiler and Numba's bytecode
+# analysis want moderate depths too). A deeper inlined expression is bound to a local
+# ``__t`` of the same loop body at this depth, and the expression goes on from there.
+MAX_EXPR_DEPTH = 32
+# Each call site of an inlined fastmath kernel costs LLVM 0.05-0.3 s of compile time (measured:
+# a chain of 512 fast tanh compiled in 40 s, the same with libm's in 3 s; a sin site costs
+# most). So a generated function inlines at most this many: later call sites use libm
+# (``math.tanh``, as with ``exact_math``), exact and cheap to compile, slower to run.
+KERNEL_BUDGET = 32
+# The small kernels that stay cheap however many times they are called (or are not inlined).
+_NOT_INLINED = frozenset({"trig_out_of_range", "fmaximum", "fminimum", "fsin_far", "fcos_far"})
+# A blocked loop writes its body four times (two passes, for the blocks and for the tail):
+# worth it for a small body, not for a nest of more equations than this.
+BLOCKED_MAX_EQNS = 128
 _BLOCK = 1024   # elements per block of a loop using the bounded sin/cos kernels
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\(?-?[0-9.e+-]+\)?|True|False")
 
@@ -50,13 +65,19 @@ class NestEmitter:
         self.low = low
         self.nest = nest
         self.plan = low.plan
-        self.fast = low.fast
-        self.cache: dict = {}
+        self.cache: dict = {}   # (var, idx) -> its expression in the current pass
+        self.depth: dict = {}   # (var, idx) -> how many equations deep that expression is
         self.counts: dict = {}
         self.trig_args = None   # a dict while writing the cheap pass of a blocked loop
         self.trig_mode = None   # "far" while writing the redo pass of a blocked loop
 
     # -- the sc API for scalar rules -----------------------------------------------------
+    @property
+    def fast(self) -> bool:
+        """May a rule call the inlined fastmath kernels here? (fast math is on and the
+        function has not used up :data:`KERNEL_BUDGET`)."""
+        return self.low.fast and self.low.fn.kernel_sites < KERNEL_BUDGET
+
     def hoist(self, expr: str) -> str:
         if _SIMPLE.fullmatch(expr):
             return expr
@@ -69,35 +90,85 @@ class NestEmitter:
 
     def use(self, fn: str) -> None:
         self.low.imports.add(fn)
+        if fn not in _NOT_INLINED:
+            self.low.fn.kernel_sites += 1
 
     # -- expressions ---------------------------------------------------------------------
     def value(self, a, idx) -> str:
-        low = self.low
+        """The expression for atom ``a`` at index ``idx``: a literal, a read of a stored
+        value, or the inlined expression of its equation."""
+        known = self._known(a, idx)
+        if known is not None:
+            return known
+        return self._build(self.plan.producer[a], idx, (a, idx))
+
+    def expr_of(self, eqn, idx) -> str:
+        """The expression for ``eqn``'s output at index ``idx`` (its inputs by value())."""
+        return self._build(eqn, idx, None)
+
+    def _known(self, a, idx):
+        """The expression for ``a`` at ``idx`` if it needs no building (a literal, a read, or
+        built before in this pass), else None."""
         if type(a) is Lit:
-            return low.literal_atom(a)
+            return self.low.literal_atom(a)
         key = (a, idx)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
         if not self.plan.inlined(a):
+            low = self.low
             return low.read(a, [low.index(t) for t in idx])
-        eqn = self.plan.producer[a]
-        expr = self.expr_of(eqn, idx)
-        if self.counts.get(key, 0) > 1:
-            expr = self.hoist(expr)
-        self.cache[key] = expr
-        return expr
+        return None
 
-    def expr_of(self, eqn, idx) -> str:
-        """The expression for ``eqn``'s output at index ``idx`` (its inputs by value())."""
+    def _build(self, eqn, idx, key) -> str:
+        """Build the expression of ``eqn`` at ``idx`` (cached under ``key``, the (var, idx)
+        it defines, unless None) bottom-up with an explicit stack: operands first, in order,
+        exactly as a recursive descent would, but a chain of thousands of inlined equations
+        needs no Python recursion. An expression read twice is bound to a local first
+        (``counts``), and so is one :data:`MAX_EXPR_DEPTH` equations deep: deeper
+        expressions become several statements of the same loop body."""
+        plan = self.plan
+        frames = [[eqn, idx, key, self._pairs(eqn, idx), 0]]
+        while True:
+            frame = frames[-1]
+            e, i, k, pairs, pos = frame
+            while pos < len(pairs) and self._known(*pairs[pos]) is not None:
+                pos += 1
+            frame[4] = pos
+            if pos < len(pairs):
+                x, xi = pairs[pos]
+                frames.append([plan.producer[x], xi, (x, xi), self._pairs(plan.producer[x], xi),
+                               0])
+                continue
+            frames.pop()
+            expr, depth = self._compose(e, i, pairs)
+            if k is not None:
+                if self.counts.get(k, 0) > 1 or depth >= MAX_EXPR_DEPTH:
+                    expr, depth = self.hoist(expr), 0
+                self.cache[k] = expr
+                self.depth[k] = depth
+            if not frames:
+                return expr
+
+    def _pairs(self, eqn, idx) -> list:
+        """The (operand, index) pairs the expression of ``eqn`` at ``idx`` reads."""
+        if self.plan.kind[eqn] == INDEX and not eqn.inputs:   # a generator (iota)
+            return []
+        return [(x, i) for x, (i, _) in zip(eqn.inputs,
+                                            index_map(eqn, self.plan.kind[eqn], idx))]
+
+    def _compose(self, eqn, idx, pairs) -> tuple:
+        """``eqn``'s expression at ``idx`` from its operands' (all built), and its depth in
+        equations."""
         kind = self.plan.kind[eqn]
         if kind == INDEX and not eqn.inputs:   # a generator (iota)
-            return eqn.prim.lowering.value(self.low, eqn, idx)
-        pairs = index_map(eqn, kind, idx)
+            return eqn.prim.lowering.value(self.low, eqn, idx), 0
+        args = [self._known(x, i) for x, i in pairs]
+        depth = max((self.depth.get((x, i), 0) for x, i in pairs if type(x) is not Lit),
+                    default=0)
         if kind == INDEX:
-            return self.value(eqn.inputs[0], pairs[0][0])
-        return emit_elementwise(self, eqn, [self.value(x, i) for x, (i, _) in zip(eqn.inputs,
-                                                                                 pairs)])
+            return args[0], depth
+        return emit_elementwise(self, eqn, args), depth + 1
 
     # -- the nest ------------------------------------------------------------------------
     def emit(self) -> None:
@@ -147,10 +218,12 @@ class NestEmitter:
                 low.em.line(f"{low.out(eqn.outvars[0])} = {self.ops[eqn][1]}")
         par = bool(r) and (0 not in axes or (t == 0 and bool(reds) and not direct and all(
             self.ops[e][0] in ("sum", "prod") for e in reds)))
+        n_trig = sum(1 for e in covered
+                     if type(e.prim.lowering) is Elementwise and e.prim.lowering.trig)
         blocked = (r > 0 and self.fast and (not reds or t < r)
-                   and "fsin_bounded" in fast_kernels() and any(
-                       type(e.prim.lowering) is Elementwise and e.prim.lowering.trig
-                       for e in covered))
+                   and "fsin_bounded" in fast_kernels() and 0 < n_trig
+                   and low.fn.kernel_sites + 2 * n_trig <= KERNEL_BUDGET
+                   and len(covered) <= BLOCKED_MAX_EQNS)
         em = low.em
         depth0 = em.depth
         names = [f"i{k}" for k in range(r)]
@@ -190,6 +263,7 @@ class NestEmitter:
         low, r = self.low, len(names)
         ident = identity(r)
         self.cache = {}
+        self.depth = {}
         for eqn in self.nest.roots:
             out = eqn.outvars[0]
             if self.plan.kind[eqn] == REDUCE:
