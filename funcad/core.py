@@ -597,6 +597,25 @@ class Tracer:
             raise TypeError("iteration over a 0-d traced array")
         return (self[i] for i in range(self.shape[0]))
 
+    # copy.copy / copy.deepcopy: a traced value is immutable, so it is its own copy. Without
+    # these, deepcopy would rebuild the object from its slots, a new tracer the interpreter
+    # never made: a constant in the graph and the input unused, silently.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            f"pickle of a traced value ({self.aval.str_short()} under `{self._interp.name}`): "
+            f"it stands for a value not computed yet, and only lives while the transformation "
+            f"runs. Pickle the concrete result outside the transformed function (return it, "
+            f"then pickle.dumps(result)).")
+
+    def __reduce__(self):
+        return self.__reduce_ex__(2)
+
     def __hash__(self):
         raise TypeError(f"unhashable type: traced array ({self.aval.str_short()}). A traced "
                         f"value cannot be a static argument or a dict key.")

@@ -268,3 +268,34 @@ def test_eager_numpy_string_as_data_is_not_static():
         fnp.reshape("abc", (1,))
     with pytest.raises(TypeError, match="str"):
         fnp.count_nonzero("abc")
+
+
+# ---------------------------------------------------------------------------------------------
+# Copying and pickling tracers: a copy is the tracer itself, a pickle is refused
+
+@pytest.mark.parametrize("cp", [copy.copy, copy.deepcopy,
+                                lambda x: copy.deepcopy({"w": x, "b": [x]})["b"][0]],
+                         ids=["copy", "deepcopy", "deepcopy_dict"])
+def test_copy_of_a_tracer_is_the_tracer(cp):
+    def f(x):
+        return fnp.sum(cp(x) * 2.0 + x ** 2)
+
+    x = np.array([1.0, -2.0, 3.0])
+    jaxpr = funcad.make_jaxpr(f)(x)
+    assert "mul" in str(jaxpr) and not any(
+        isinstance(v, np.ndarray) and v.shape == (3,) for v in jaxpr.consts)
+    np.testing.assert_allclose(funcad.grad(f)(x), 2.0 + 2.0 * x)
+    np.testing.assert_allclose(funcad.jit(f)(x), np.sum(2.0 * x + x ** 2))
+    np.testing.assert_allclose(funcad.vmap(f)(np.stack([x, -x])),
+                               [np.sum(2 * x + x ** 2), np.sum(-2 * x + x ** 2)])
+
+
+@pytest.mark.parametrize("transform", [funcad.grad, funcad.jit, funcad.make_jaxpr,
+                                       lambda f: funcad.vmap(f)])
+def test_pickle_of_a_tracer_is_refused(transform):
+    def f(x):
+        pickle.dumps(x)
+        return fnp.sum(x)
+
+    with pytest.raises(TypeError, match="pickle of a traced value.*Pickle the concrete result"):
+        transform(f)(np.ones(3))
