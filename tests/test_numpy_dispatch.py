@@ -219,7 +219,7 @@ TRANSFORMS = {
     (lambda x: x.__array__() * x, r"__array__"),
     (lambda x: fnp.asarray(x.tolist()), r"\.tolist\(\)"),
     (lambda x: x[0].item() * x, r"\.item\(\)"),
-    (lambda x: np.diff(x), r"numpy\.diff .*funcad\.numpy has no diff"),
+    (lambda x: np.diff(x), r"numpy\.diff .*funcad has no twin of numpy\.diff"),
     (lambda x: np.linalg.pinv(x[None] * np.ones((2, 1))), r"numpy\.linalg\.pinv"),
     (lambda x: np.add.reduceat(x, [0, 1]), r"numpy\.add\.reduceat"),
     (lambda x: np.subtract.reduce(x), r"numpy\.subtract\.reduce"),
@@ -349,3 +349,68 @@ def test_second_order_and_jacobians_of_numpy_code():
     np.testing.assert_allclose(funcad.jacfwd(g)(x), funcad.jacrev(g)(x), rtol=1e-12)
     np.testing.assert_allclose(funcad.jacrev(g)(x), np.tril(np.ones((3, 3))) * np.exp(x),
                                rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Follow-ups: ufunc.reduce/accumulate axes, dtype-only functions, defaults, no-ops, messages
+
+M = np.array([[0.5, 1.0, 2.0], [3.0, -1.0, 0.25]])
+EACH = {
+    "jvp": lambda f: lambda x: jvp(f, (x,), (np.ones_like(x),))[0],
+    "vmap": lambda f: lambda x: vmap(f)(x[None])[0],
+    "jit": lambda f: jit(f),
+    "make_jaxpr": lambda f: lambda x: make_jaxpr(f)(x) and f(x),
+}
+
+
+@pytest.mark.parametrize("transform", EACH.values(), ids=EACH.keys())
+@pytest.mark.parametrize("axis", [None, (0, 1), ()], ids=["None", "two", "empty"])
+def test_accumulate_refuses_several_axes_like_numpy(transform, axis):
+    with pytest.raises(ValueError, match="multiple axes"):
+        np.add.accumulate(M, axis=axis)
+    with pytest.raises(ValueError, match=r"numpy.add.accumulate\(\..., axis=.*one axis"):
+        transform(lambda x: np.add.accumulate(x, axis=axis))(M)
+
+
+@pytest.mark.parametrize("transform", EACH.values(), ids=EACH.keys())
+@pytest.mark.parametrize("call", [
+    lambda x: np.add.accumulate(x, axis=(0,)),
+    lambda x: np.multiply.accumulate(x, axis=(-1,)),
+    lambda x: np.add.accumulate(x, 1),
+    lambda x: np.add.reduce(np.sum(x)),
+    lambda x: np.add.reduce(np.sum(x), axis=-1),
+    lambda x: np.multiply.reduce(np.sum(x), keepdims=True),
+    lambda x: np.maximum.reduce(np.sum(x)),
+], ids=["acc_1tuple", "mul_acc_1tuple", "acc_positional", "reduce_0d", "reduce_0d_m1",
+        "reduce_0d_keepdims", "max_reduce_0d"])
+def test_reduce_and_accumulate_axes_like_numpy(transform, call):
+    want = call(M)
+    got = transform(call)(M)
+    assert np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want)
+
+
+def test_reduce_of_0d_out_of_range_axis_and_accumulate_of_0d_raise():
+    for axis in (1, (0,)):  # NumPy's rule: an int 0 or -1 only
+        with pytest.raises(np.exceptions.AxisError):
+            np.add.reduce(np.sum(M), axis=axis)
+        with pytest.raises(np.exceptions.AxisError):
+            jvp(lambda x: np.add.reduce(np.sum(x), axis=axis), (M,), (M,))
+    with pytest.raises(TypeError, match="numpy.add.accumulate: cannot accumulate on a scalar"):
+        jvp(lambda x: np.add.accumulate(np.sum(x)), (M,), (M,))
+
+
+@pytest.mark.parametrize("other", [np.float64, "f8", np.dtype("f4"), np.int32, np.ones(2, "f4")],
+                         ids=["type", "str", "dtype", "int32", "array"])
+def test_result_type_and_common_type_read_the_dtype(other):
+    seen = []
+
+    def f(x):
+        seen.append((np.result_type(x, other), np.result_type(other, x[0]),
+                     np.common_type(x)))
+        return np.sum(x)
+    for t in EACH.values():
+        seen.clear()
+        t(f)(M)
+        assert seen[0] == (np.result_type(M, other), np.result_type(other, M[0]),
+                           np.common_type(M))

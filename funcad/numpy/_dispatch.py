@@ -24,6 +24,8 @@ Ufunc methods: ``reduce`` and ``accumulate`` run the reduction of the same meani
 from __future__ import annotations
 
 import inspect
+import operator
+import sys
 import types
 
 import numpy as np
@@ -40,7 +42,8 @@ _REDUCE = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
 _ACCUMULATE = {"add": "cumsum", "multiply": "cumprod"}
 # NumPy functions that read only the dtype of an array: NumPy answers them for a stand-in
 # (an empty array or the dtype itself) of the tracer's dtype.
-_DTYPE_ONLY = {np.iscomplexobj: "array", np.isrealobj: "array", np.can_cast: "dtype"}
+_DTYPE_ONLY = {np.iscomplexobj: "array", np.isrealobj: "array", np.can_cast: "dtype",
+               np.result_type: "dtype", np.common_type: "array"}
 # NumPy keywords the twin spells differently (NumPy 2's np.clip(x, min=, max=)).
 _RENAMES = {np.clip: {"min": "a_min", "max": "a_max"}}
 
@@ -89,7 +92,14 @@ def table() -> dict:
 def _np_name(fn) -> str:
     """``numpy.sum``, ``numpy.linalg.norm``: the public name NumPy 2 gives its functions."""
     if isinstance(fn, np.ufunc):
-        return f"numpy.{fn.__name__}"
+        # A ufunc has no __module__: NumPy's own, else the namespace that exports it.
+        if getattr(np, fn.__name__, None) is fn:
+            return f"numpy.{fn.__name__}"
+        for mod in ("scipy.special",):
+            ns = sys.modules.get(mod)
+            if ns is not None and getattr(ns, fn.__name__, None) is fn:
+                return f"{mod}.{fn.__name__}"
+        return f"the ufunc {fn.__name__}"
     mod = getattr(fn, "__module__", None) or "numpy"
     return f"{'numpy' if mod.startswith('numpy._') else mod}.{getattr(fn, '__name__', fn)}"
 
@@ -117,10 +127,10 @@ def _flat(xs):
 def missing(np_name: str, arguments=()) -> TracerArrayConversionError:
     """The error for a NumPy function funcad.numpy has no twin of."""
     return TracerArrayConversionError(
-        f"{np_name} was called on a traced value{_where(arguments)}, and funcad.numpy has no "
-        f"{np_name.rsplit('.', 1)[-1]}: NumPy itself cannot see traced values. Write it with "
-        f"the funcad.numpy functions that exist (import funcad.numpy as fnp), or compute it "
-        f"outside the transformed function.")
+        f"{np_name} was called on a traced value{_where(arguments)}, and funcad has no twin "
+        f"of {np_name}: NumPy itself cannot see traced values. Write it with the "
+        f"funcad.numpy functions that exist (import funcad.numpy as fnp; funcad.scipy.special "
+        f"for SciPy's special functions), or compute it outside the transformed function.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,6 +204,13 @@ def _is_default(value, default) -> bool:
 
 def _refuse_out(np_name, value):
     outs = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(o, np.ndarray) for o in outs):
+        raise TypeError(
+            f"{np_name}(..., out=a) with a NumPy array `a` and a traced operand (also what "
+            f"`a *= x`, `a += x` run): a traced value cannot be written into a NumPy array, "
+            f"which holds numbers only. Use the returned value (`a = a * x`), or build the "
+            f"array with funcad.numpy (import funcad.numpy as fnp) and update it with "
+            f"`a = a.at[idx].set(x)`.")
     if any(o is not None for o in outs):
         raise TypeError(
             f"{np_name}(..., out=...) on a traced value: traced arrays are immutable, so out= "
@@ -279,10 +296,31 @@ def array_function(func, args, kwargs):
     return call_twin(func, f_fn, args, kwargs)
 
 
+def _reduce_axis(qual, method, inputs, axis):
+    """``axis`` of ufunc.reduce/accumulate as NumPy reads it, for the twin (whose default is
+    not NumPy's 0). accumulate takes one axis (an int or a 1-tuple; None and longer tuples are
+    NumPy's ValueError) and no 0-d operand; reduce of a 0-d operand over axis 0 or -1 is the
+    operand itself (NumPy's rule, for an int axis only), which is the twin's ``axis=None`` there."""
+    ndim = len(getattr(inputs[0], "shape", np.shape(inputs[0]))) if inputs else 1
+    if method == "accumulate":
+        if isinstance(axis, (tuple, list)) and len(axis) == 1:
+            axis = axis[0]
+        if axis is None or isinstance(axis, (tuple, list)):
+            raise ValueError(f"{qual}(..., axis={axis!r}): accumulate does not allow multiple "
+                             f"axes; give one axis (an int)")
+        if ndim == 0:
+            raise TypeError(f"{qual}: cannot accumulate on a scalar (a 0-d operand)")
+        return axis
+    if ndim == 0 and type(axis) is not bool and not isinstance(axis, (tuple, list)):
+        if axis is not None and operator.index(axis) in (0, -1):
+            return None
+    return axis
+
+
 def array_ufunc(ufunc, method, inputs, kwargs):
     """``Tracer.__array_ufunc__``: a ufunc or one of its methods on traced operands."""
     from funcad import numpy as fnp  # cycle: funcad.numpy imports this module to install it
-    name = f"numpy.{ufunc.__name__}"
+    name = _np_name(ufunc)
     f_fn = table().get(ufunc)
     if method == "__call__":
         if f_fn is None:
@@ -294,8 +332,8 @@ def array_ufunc(ufunc, method, inputs, kwargs):
         red_fn = getattr(fnp, red, None) if red else None
         if red_fn is None:
             raise missing(qual, inputs)
-        return call_twin(getattr(ufunc, method), red_fn, inputs, kwargs, qual,
-                         defaults={"axis": 0})
+        kwargs = dict(kwargs, axis=_reduce_axis(qual, method, inputs, kwargs.get("axis", 0)))
+        return call_twin(getattr(ufunc, method), red_fn, inputs, kwargs, qual)
     if method == "outer":
         if f_fn is None:
             raise missing(qual, inputs)
