@@ -414,3 +414,33 @@ def test_result_type_and_common_type_read_the_dtype(other):
         t(f)(M)
         assert seen[0] == (np.result_type(M, other), np.result_type(other, M[0]),
                            np.common_type(M))
+
+
+B = np.array([[0.5, 0.0, 2.0], [0.0, 0.0, 0.0]])  # a row of zeros: any/all differ by row
+
+
+@pytest.mark.parametrize("transform", EACH.values(), ids=EACH.keys())
+@pytest.mark.parametrize("call", [
+    lambda x: np.sum(x, dtype=bool),
+    lambda x: np.sum(x, axis=1, dtype=bool, keepdims=True),
+    lambda x: x.sum(axis=0, dtype=np.bool_),
+    lambda x: np.prod(x, axis=1, dtype=bool),
+    lambda x: np.cumsum(x, axis=1, dtype=bool),
+    lambda x: np.cumprod(x, dtype=bool),
+    lambda x: np.add.reduce(x, dtype=bool),
+], ids=["sum", "sum_keepdims", "method", "prod", "cumsum", "cumprod", "add_reduce"])
+def test_bool_accumulation_dtype_is_numpys_logical_reduction(transform, call):
+    want = call(B)
+    got = transform(call)(B)
+    assert np.asarray(got).dtype == np.asarray(want).dtype == np.bool_
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("transform", EACH.values(), ids=EACH.keys())
+def test_take_along_axis_defaults_to_numpys_last_axis(transform):
+    import inspect
+    assert inspect.signature(np.take_along_axis).parameters["axis"].default == -1
+    idx = np.array([[2, 0], [1, 1]])
+    f = lambda x: np.take_along_axis(x, idx)
+    np.testing.assert_array_equal(transform(f)(M), np.take_along_axis(M, idx))
+    np.testing.assert_array_equal(fnp.take_along_axis(M, idx), np.take_along_axis(M, idx))
