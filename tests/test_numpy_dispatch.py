@@ -444,3 +444,83 @@ def test_take_along_axis_defaults_to_numpys_last_axis(transform):
     f = lambda x: np.take_along_axis(x, idx)
     np.testing.assert_array_equal(transform(f)(M), np.take_along_axis(M, idx))
     np.testing.assert_array_equal(fnp.take_along_axis(M, idx), np.take_along_axis(M, idx))
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda x: np.maximum.accumulate(x), r"numpy\.maximum\.accumulate .*twin of numpy\.maximum"
+                                         r"\.accumulate"),
+    (lambda x: np.divide.reduce(x), r"numpy\.divide\.reduce .*twin of numpy\.divide\.reduce"),
+    (lambda x: np.logaddexp.reduce(x), r"twin of numpy\.logaddexp\.reduce"),
+    (lambda x: np.add.reduceat(x, [0, 1]), r"twin of numpy\.add\.reduceat"),
+    (lambda x: np.array([1.0, 2.0], like=x), r"numpy\.array\(\.\.\., like=x\).*Drop like="),
+], ids=["maximum.accumulate", "divide.reduce", "logaddexp.reduce", "reduceat", "like"])
+def test_missing_ufunc_methods_and_like_are_named(call, what):
+    for t in EACH.values():
+        with pytest.raises(TracerArrayConversionError, match=what):
+            t(call)(M)
+
+
+def test_scipy_ufunc_is_named_by_its_module():
+    scipy_special = pytest.importorskip("scipy.special")
+    with pytest.raises(TracerArrayConversionError, match=r"^scipy\.special\.expit was called"):
+        jvp(scipy_special.expit, (M,), (M,))
+
+
+def test_like_with_a_twin_makes_the_numpy_constant():
+    f = lambda x: np.ones(3, like=x) * x
+    np.testing.assert_allclose(jit(f)(M[0]), M[0])
+
+
+def test_writing_into_a_numpy_array_names_the_fix():
+    def inplace(x):
+        a = np.ones(3)
+        a *= x
+        return a
+
+    def setitem(x):
+        a = np.ones(3)
+        a[0] = x[0]
+        return fnp.asarray(a)
+    for t in EACH.values():
+        with pytest.raises(TypeError, match=r"cannot be written into a NumPy array.*\.at\["):
+            t(inplace)(M[0])
+        with pytest.raises((ValueError, TypeError)) as e:
+            t(setitem)(M[0])
+        chain = [e.value, e.value.__cause__, e.value.__context__]
+        assert any(c is not None and "cannot be written into a NumPy array" in str(c)
+                   and ".at[i].set(x)" in str(c) for c in chain)
+
+
+@pytest.mark.parametrize("call, plain", [
+    (lambda x: np.sum(x, where=True), lambda x: np.sum(x)),
+    (lambda x: np.sum(x, axis=0, initial=0), lambda x: np.sum(x, axis=0)),
+    (lambda x: np.prod(x, initial=1.0), lambda x: np.prod(x)),
+    (lambda x: np.add.reduce(x, initial=0, where=True), lambda x: np.add.reduce(x)),
+    (lambda x: np.multiply.reduce(x, axis=1, initial=1), lambda x: np.prod(x, axis=1)),
+    (lambda x: np.add(x, 1.0, dtype=np.float64), lambda x: x + 1.0),
+    (lambda x: np.multiply(x, 2, dtype="f8"), lambda x: x * 2),
+    (lambda x: np.reshape(x, (6,), copy=False), lambda x: np.reshape(x, (6,))),
+    (lambda x: np.reshape(x, (3, 2), copy=True), lambda x: np.reshape(x, (3, 2))),
+], ids=["where", "initial_sum", "initial_prod", "reduce_initial_where", "mul_reduce_initial",
+        "dtype_type", "dtype_str", "copy_false", "copy_true"])
+def test_keywords_at_a_no_op_value_are_accepted(call, plain):
+    want = call(M)
+    for t in EACH.values():
+        got = t(call)(M)
+        assert np.asarray(got).dtype == want.dtype
+        np.testing.assert_allclose(got, want)
+    np.testing.assert_allclose(grad(lambda x: np.sum(call(x)))(M),
+                               grad(lambda x: np.sum(plain(x)))(M))
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda x: np.sum(x, initial=1.0), "initial=1.0"),
+    (lambda x: np.sum(x, where=x > 0), "where="),
+    (lambda x: np.prod(x, initial=0), "initial=0"),
+    (lambda x: np.add(x, 1.0, dtype=np.int64), r"dtype=<class 'numpy.int64'>"),
+    (lambda x: np.add(x, 1.0, dtype=np.float32), r"dtype="),
+], ids=["initial_sum", "where_mask", "initial_prod", "dtype_int", "dtype_f32"])
+def test_keywords_that_change_the_result_are_still_refused(call, what):
+    for t in EACH.values():
+        with pytest.raises(TypeError, match=rf"numpy\.\w+\(\.\.\., {what}.*"):
+            t(call)(M)

@@ -202,13 +202,37 @@ def _is_default(value, default) -> bool:
         return False
 
 
+# The identity of the reduction of NumPy functions whose twin has no ``initial``.
+_INITIAL_IDENTITY = {np.sum: 0, np.prod: 1, np.nansum: 0, np.nanprod: 1}
+
+
+def _is_noop(np_fn, name, value) -> bool:
+    """A keyword the twin does not take, given a value that cannot change the result:
+    ``where=True`` (every element), ``initial=`` the reduction's identity (``0`` for a sum),
+    ``copy=`` any of None/True/False (traced values are immutable, so copying is invisible).
+    ``dtype=`` is checked against the result after the call (:func:`call_twin`)."""
+    if isinstance(value, (Tracer, np.ndarray)):
+        return False
+    if name == "where":
+        return value is True or type(value) is np.bool_ and bool(value)
+    if name == "copy":
+        return value is None or type(value) in (bool, np.bool_)
+    if name == "initial":
+        ufunc = getattr(np_fn, "__self__", None)
+        identity = (ufunc.identity if isinstance(ufunc, np.ufunc)
+                    else _INITIAL_IDENTITY.get(np_fn))
+        return (identity is not None and isinstance(value, (int, float, np.number))
+                and not isinstance(value, bool) and value == identity)
+    return False
+
+
 def _refuse_out(np_name, value):
     outs = value if isinstance(value, tuple) else (value,)
     if any(isinstance(o, np.ndarray) for o in outs):
         raise TypeError(
-            f"{np_name}(..., out=a) with a NumPy array `a` and a traced operand (also what "
-            f"`a *= x`, `a += x` run): a traced value cannot be written into a NumPy array, "
-            f"which holds numbers only. Use the returned value (`a = a * x`), or build the "
+            f"{np_name}(..., out=...) with a NumPy array as out and a traced operand (also "
+            f"what `a *= x`, `a += x` run): a traced value cannot be written into a NumPy "
+            f"array, and traced arrays are immutable. Use the returned value (`a = a * x`), or build the "
             f"array with funcad.numpy (import funcad.numpy as fnp) and update it with "
             f"`a = a.at[idx].set(x)`.")
     if any(o is not None for o in outs):
@@ -218,17 +242,16 @@ def _refuse_out(np_name, value):
             f"`x.at[idx].set(y)` to update part of an array.")
 
 
-def call_twin(np_fn, f_fn, args, kwargs, np_name=None, defaults=None):
+def call_twin(np_fn, f_fn, args, kwargs, np_name=None):
     """``f_fn`` called with ``args, kwargs`` meant for ``np_fn``, matched by NumPy's
-    parameter names. ``defaults`` fills NumPy parameters the caller left out (ufunc.reduce's
-    ``axis=0``, which the twin's own default would get wrong)."""
-    np_name = np_name or _np_name(np_fn)
+    parameter names. ``np_name`` (for messages) is computed only off the fast path."""
     s_np, s_f, names, (fast_n, fast_keywords) = _plan(np_fn, f_fn)
     if s_np is None or s_f is None:
         return f_fn(*args, **kwargs)
-    if (len(args) <= fast_n and not defaults and np_fn not in _RENAMES
+    if (len(args) <= fast_n and np_fn not in _RENAMES
             and all(k in fast_keywords for k in kwargs)):
         return f_fn(*args, **kwargs)
+    np_name = np_name or _np_name(np_fn)  # for messages: computed off the fast path only
     try:
         bound = s_np.bind(*args, **kwargs)
     except TypeError as e:
@@ -237,11 +260,9 @@ def call_twin(np_fn, f_fn, args, kwargs, np_name=None, defaults=None):
     for k, v in _RENAMES.get(np_fn, {}).items():
         if k in arguments and v not in arguments and arguments[k] is not np._NoValue:
             arguments[v] = arguments.pop(k)
-    for k, v in (defaults or {}).items():
-        arguments.setdefault(k, v)
     f_params = s_f.parameters
     f_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in f_params.values())
-    given, star = {}, ()
+    given, star, want_dtype = {}, (), None
     for name, value in arguments.items():
         kind = s_np.parameters[name].kind
         if kind is inspect.Parameter.VAR_POSITIONAL:
@@ -254,13 +275,36 @@ def call_twin(np_fn, f_fn, args, kwargs, np_name=None, defaults=None):
                 given[target] = v
             elif k == "out":
                 _refuse_out(np_name, v)
-            elif not _is_default(v, s_np.parameters[k].default
-                                 if k in s_np.parameters else _MISSING):
+            elif k == "dtype" and isinstance(np_fn, np.ufunc) and v is not None:
+                want_dtype = v   # allowed when it is the result's dtype: checked below
+            elif not (_is_default(v, s_np.parameters[k].default
+                                  if k in s_np.parameters else _MISSING)
+                      or _is_noop(np_fn, k, v)):
                 raise TypeError(
                     f"{np_name}(..., {k}={v!r}) on a traced value: its funcad.numpy twin "
                     f"{_fnp_name(f_fn)} does not take `{k}`, and dropping it could change "
                     f"the result. Leave {k} at NumPy's default, or compute the result "
                     f"another way with funcad.numpy (import funcad.numpy as fnp).")
+    if want_dtype is not None:
+        out = _call_bound(f_fn, f_params, given, star)
+        try:
+            same = all(np.dtype(want_dtype) == o.dtype
+                       for o in (out if isinstance(out, tuple) else (out,)))
+        except TypeError:
+            same = False
+        if not same:
+            raise TypeError(
+                f"{np_name}(..., dtype={want_dtype!r}) on a traced value: its funcad.numpy "
+                f"twin {_fnp_name(f_fn)} computes in another dtype and does not take `dtype`. "
+                f"Convert the operands first (`{np_name}(x.astype(...), ...)`), or leave "
+                f"dtype out.")
+        return out
+    return _call_bound(f_fn, f_params, given, star)
+
+
+def _call_bound(f_fn, f_params, given, star):
+    """``f_fn`` called with its arguments by twin parameter name (``given``) and the NumPy
+    call's ``*args`` (``star``): positional where the twin needs them positional."""
     if star and not any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in f_params.values()):
         return f_fn(*star, **given)
     call_args, params = [], list(f_params.values())
@@ -291,6 +335,16 @@ def array_function(func, args, kwargs):
                     else (lambda t: t.dtype))
         return func(*[stand_in(a) if isinstance(a, Tracer) else a for a in args], **kwargs)
     f_fn = table().get(func)
+    if f_fn is None and not any(isinstance(a, Tracer)
+                                for a in _flat((args, tuple(kwargs.values())))):
+        # NumPy dispatched on like= (NEP 35), which it has taken out of kwargs; a function
+        # with a twin is answered by it (a NumPy constant, what like= would make)
+        name = _np_name(func)
+        raise TracerArrayConversionError(
+            f"{name}(..., like=x) with a traced x: like= asks "
+            f"NumPy for an array of x's type, and NumPy cannot make traced values. Drop "
+            f"like= for a NumPy constant, or use funcad.numpy (fnp.{name.rsplit('.', 1)[-1]}"
+            f"(...) without like=), whose arrays mix with traced values.")
     if f_fn is None:
         raise missing(_np_name(func), (args, tuple(kwargs.values())))
     return call_twin(func, f_fn, args, kwargs)
