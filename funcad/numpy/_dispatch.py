@@ -242,50 +242,83 @@ def _refuse_out(np_name, value):
             f"`x.at[idx].set(y)` to update part of an array.")
 
 
+_bindings = Memo("numpy dispatch: argument plans by (function, twin, positionals, keywords)",
+                 4096)
+
+
+def _binding(np_fn, s_np, s_f, names, n_args, keys, np_name):
+    """How a call with ``n_args`` positional arguments and the keywords ``keys`` reaches the
+    twin, worked out once by binding numbered slots to NumPy's signature (the binding depends
+    only on the count and the names, not on the values): ``(give, star, checks)``, with
+    ``give`` the (twin parameter, slot) pairs, ``star`` the slots of NumPy's ``*args`` and
+    ``checks`` the (keyword, slot, kind) the twin does not take, checked on every call."""
+    try:
+        bound = s_np.bind(*range(n_args), **{k: n_args + i for i, k in enumerate(keys)})
+    except TypeError as e:
+        raise TypeError(f"{np_name}: {e}") from None
+    arguments = dict(bound.arguments)
+    for k, v in _RENAMES.get(np_fn, {}).items():
+        if k in arguments and v not in arguments:
+            arguments[v] = arguments.pop(k)
+    f_params = s_f.parameters
+    f_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in f_params.values())
+    give, star, checks = [], (), []
+    for name, slot in arguments.items():
+        kind = s_np.parameters[name].kind if name in s_np.parameters else None
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            star = tuple(slot)
+            continue
+        items = slot.items() if kind is inspect.Parameter.VAR_KEYWORD else [(name, slot)]
+        for k, i in items:
+            target = names.get(k, k if f_var_kw or k in f_params else None)
+            if target is not None:
+                give.append((target, i))
+            else:
+                checks.append((k, i, "out" if k == "out" else "dtype" if (
+                    k == "dtype" and isinstance(np_fn, np.ufunc)) else "other"))
+    return tuple(give), star, tuple(checks)
+
+
 def call_twin(np_fn, f_fn, args, kwargs, np_name=None):
     """``f_fn`` called with ``args, kwargs`` meant for ``np_fn``, matched by NumPy's
-    parameter names. ``np_name`` (for messages) is computed only off the fast path."""
+    parameter names: passed on as they are when the twin reads them alike (the fast path),
+    else through the call's cached :func:`_binding`. ``np_name`` (for messages) is computed
+    only when a message needs it."""
     s_np, s_f, names, (fast_n, fast_keywords) = _plan(np_fn, f_fn)
     if s_np is None or s_f is None:
         return f_fn(*args, **kwargs)
     if (len(args) <= fast_n and np_fn not in _RENAMES
             and all(k in fast_keywords for k in kwargs)):
         return f_fn(*args, **kwargs)
-    np_name = np_name or _np_name(np_fn)  # for messages: computed off the fast path only
-    try:
-        bound = s_np.bind(*args, **kwargs)
-    except TypeError as e:
-        raise TypeError(f"{np_name}: {e}") from None
-    arguments = dict(bound.arguments)
-    for k, v in _RENAMES.get(np_fn, {}).items():
-        if k in arguments and v not in arguments and arguments[k] is not np._NoValue:
-            arguments[v] = arguments.pop(k)
+    key = (np_fn, f_fn, len(args), tuple(kwargs))
+    plan = _bindings.table.get(key)
+    if plan is None:
+        plan = _bindings.put(key, _binding(np_fn, s_np, s_f, names, len(args), tuple(kwargs),
+                                           np_name or _np_name(np_fn)))
+    give, star_slots, checks = plan
+    values = (*args, *kwargs.values())
+    given = {target: values[i] for target, i in give}
+    star = tuple(values[i] for i in star_slots)
+    want_dtype = None
+    for k, i, what in checks:
+        v = values[i]
+        if what == "out":
+            if v is not None:
+                _refuse_out(np_name or _np_name(np_fn), v)
+        elif what == "dtype" and v is not None:
+            want_dtype = v   # allowed when it is the result's dtype: checked below
+        elif what == "other" and not (_is_default(v, s_np.parameters[k].default
+                                                  if k in s_np.parameters else _MISSING)
+                                      or _is_noop(np_fn, k, v)):
+            np_name = np_name or _np_name(np_fn)
+            raise TypeError(
+                f"{np_name}(..., {k}={v!r}) on a traced value: its funcad.numpy twin "
+                f"{_fnp_name(f_fn)} does not take `{k}`, and dropping it could change "
+                f"the result. Leave {k} at NumPy's default, or compute the result "
+                f"another way with funcad.numpy (import funcad.numpy as fnp).")
     f_params = s_f.parameters
-    f_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in f_params.values())
-    given, star, want_dtype = {}, (), None
-    for name, value in arguments.items():
-        kind = s_np.parameters[name].kind
-        if kind is inspect.Parameter.VAR_POSITIONAL:
-            star = value
-            continue
-        items = value.items() if kind is inspect.Parameter.VAR_KEYWORD else [(name, value)]
-        for k, v in items:
-            target = names.get(k, k if f_var_kw or k in f_params else None)
-            if target is not None:
-                given[target] = v
-            elif k == "out":
-                _refuse_out(np_name, v)
-            elif k == "dtype" and isinstance(np_fn, np.ufunc) and v is not None:
-                want_dtype = v   # allowed when it is the result's dtype: checked below
-            elif not (_is_default(v, s_np.parameters[k].default
-                                  if k in s_np.parameters else _MISSING)
-                      or _is_noop(np_fn, k, v)):
-                raise TypeError(
-                    f"{np_name}(..., {k}={v!r}) on a traced value: its funcad.numpy twin "
-                    f"{_fnp_name(f_fn)} does not take `{k}`, and dropping it could change "
-                    f"the result. Leave {k} at NumPy's default, or compute the result "
-                    f"another way with funcad.numpy (import funcad.numpy as fnp).")
     if want_dtype is not None:
+        np_name = np_name or _np_name(np_fn)
         out = _call_bound(f_fn, f_params, given, star)
         try:
             same = all(np.dtype(want_dtype) == o.dtype
