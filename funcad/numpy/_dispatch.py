@@ -388,7 +388,7 @@ def _reduce_axis(qual, method, inputs, axis):
     not NumPy's 0). accumulate takes one axis (an int or a 1-tuple; None and longer tuples are
     NumPy's ValueError) and no 0-d operand; reduce of a 0-d operand over axis 0 or -1 is the
     operand itself (NumPy's rule, for an int axis only), which is the twin's ``axis=None`` there."""
-    ndim = len(getattr(inputs[0], "shape", np.shape(inputs[0]))) if inputs else 1
+    ndim = len(inputs[0].shape if hasattr(inputs[0], "shape") else np.shape(inputs[0]))
     if method == "accumulate":
         if isinstance(axis, (tuple, list)) and len(axis) == 1:
             axis = axis[0]
