@@ -494,7 +494,9 @@ def _conversion_message(what: str, tracer: "Tracer") -> str:
             f"`{tracer._interp.name}`): NumPy cannot see traced values, and {why}. Keep the "
             f"value an array: use funcad.numpy (import funcad.numpy as fnp; fnp.asarray(x) "
             f"instead of np.asarray(x)); the NumPy functions funcad.numpy has (np.dot, "
-            f"np.sum, ...) take traced values as they are.")
+            f"np.sum, ...) take traced values as they are. `a[i] = x` into a NumPy array `a` "
+            f"converts x too: a traced value cannot be written into a NumPy array; use "
+            f"`a = fnp.asarray(a).at[i].set(x)`.")
 
 
 def _index_text(idx) -> str:
@@ -544,6 +546,15 @@ class Tracer:
     ndim = property(lambda self: self.aval.ndim)
     size = property(lambda self: self.aval.size)
     T = property(lambda self: _fnp().transpose(self))
+    itemsize = property(lambda self: self.aval.dtype.itemsize)
+    nbytes = property(lambda self: self.aval.size * self.aval.dtype.itemsize)
+
+    @property
+    def mT(self):  # noqa: N802  (NumPy's name)
+        if self.aval.ndim < 2:
+            raise ValueError(f"x.mT of a traced value of rank {self.aval.ndim}: the matrix "
+                             f"transpose needs at least 2 dimensions")
+        return _fnp().swapaxes(self, -1, -2)
 
     def concrete_value(self):
         """The concrete value behind this tracer, or None when it is abstract."""
@@ -568,7 +579,10 @@ class Tracer:
         if self.concrete_value() is not None:
             raise TracerArrayConversionError(_conversion_message(
                 "Python `float()` (or np.float64(...))", self))
-        return float(self._concrete("Python `float()`", ConcretizationError))
+        return float(self._concrete(
+            "Python `float()` (which `a[i] = x` into a NumPy array `a` runs too: a traced value "
+            "cannot be written into a NumPy array; use `a = fnp.asarray(a).at[i].set(x)`)",
+            ConcretizationError))
 
     def __index__(self):
         v = self._concrete("Use as a Python index (`__index__`)", TracerIntegerConversionError)
@@ -596,6 +610,25 @@ class Tracer:
         if not self.shape:
             raise TypeError("iteration over a 0-d traced array")
         return (self[i] for i in range(self.shape[0]))
+
+    # copy.copy / copy.deepcopy: a traced value is immutable, so it is its own copy. Without
+    # these, deepcopy would rebuild the object from its slots, a new tracer the interpreter
+    # never made: a constant in the graph and the input unused, silently.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            f"pickle of a traced value ({self.aval.str_short()} under `{self._interp.name}`): "
+            f"it stands for a value not computed yet, and only lives while the transformation "
+            f"runs. Pickle the concrete result outside the transformed function (return it, "
+            f"then pickle.dumps(result)).")
+
+    def __reduce__(self):
+        return self.__reduce_ex__(2)
 
     def __hash__(self):
         raise TypeError(f"unhashable type: traced array ({self.aval.str_short()}). A traced "
@@ -625,6 +658,18 @@ class Tracer:
     def __rmod__(self, o): return _fnp().remainder(o, self)
     def __pow__(self, o): return _fnp().power(self, o)
     def __rpow__(self, o): return _fnp().power(o, self)
+    def __divmod__(self, o): return _fnp().divmod(self, o)
+    def __rdivmod__(self, o): return _fnp().divmod(o, self)
+
+    def __round__(self, ndigits=None):
+        # NumPy's rule: only a scalar (0-d) rounds with round(); round(x) is a Python int
+        if self.aval.ndim:
+            raise TypeError(f"round() of a traced array of rank {self.aval.ndim}: NumPy arrays "
+                            f"do not define __round__; use np.round(x, decimals)")
+        if ndigits is None:
+            return int(self)
+        return _fnp().round(self, ndigits)
+
     def __matmul__(self, o): return _fnp().matmul(self, o)
     def __rmatmul__(self, o): return _fnp().matmul(o, self)
     def __and__(self, o): return _fnp().bitwise_and(self, o)
@@ -672,13 +717,13 @@ class Tracer:
         _no_out(out, "std")
         return _fnp().std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
-    def max(self, axis=None, keepdims=False, out=None):
+    def max(self, axis=None, out=None, *, keepdims=False, initial=None):
         _no_out(out, "max")
-        return _fnp().max(self, axis=axis, keepdims=keepdims)
+        return _fnp().max(self, axis=axis, keepdims=keepdims, initial=initial)
 
-    def min(self, axis=None, keepdims=False, out=None):
+    def min(self, axis=None, out=None, *, keepdims=False, initial=None):
         _no_out(out, "min")
-        return _fnp().min(self, axis=axis, keepdims=keepdims)
+        return _fnp().min(self, axis=axis, keepdims=keepdims, initial=initial)
 
     def argmax(self, axis=None, keepdims=False, out=None):
         _no_out(out, "argmax")
@@ -688,9 +733,32 @@ class Tracer:
         _no_out(out, "argmin")
         return _fnp().argmin(self, axis=axis, keepdims=keepdims)
 
-    def cumsum(self, axis=None, out=None):
+    def cumsum(self, axis=None, dtype=None, out=None):
         _no_out(out, "cumsum")
-        return _fnp().cumsum(self, axis=axis)
+        return _fnp().cumsum(self, axis=axis, dtype=dtype)
+
+    def cumprod(self, axis=None, dtype=None, out=None):
+        _no_out(out, "cumprod")
+        return _fnp().cumprod(self, axis=axis, dtype=dtype)
+
+    def argsort(self, axis=-1, kind=None, order=None, *, stable=None):
+        extra = {} if stable is None else {"stable": stable}
+        return _fnp().argsort(self, axis=axis, kind=kind, order=order, **extra)
+
+    def take(self, indices, axis=None, out=None, mode=None):
+        _no_out(out, "take")
+        return _fnp().take(self, indices, axis=axis, mode=mode)
+
+    def repeat(self, repeats, axis=None):
+        return _fnp().repeat(self, repeats, axis=axis)
+
+    def round(self, decimals=0, out=None):
+        _no_out(out, "round")
+        return _fnp().round(self, decimals)
+
+    def copy(self, order="C"):
+        """The value itself: traced values are immutable, so a copy cannot differ."""
+        return self
 
     def all(self, axis=None, keepdims=False, out=None):
         _no_out(out, "all")
@@ -700,7 +768,8 @@ class Tracer:
         _no_out(out, "any")
         return _fnp().any(self, axis=axis, keepdims=keepdims)
 
-    def astype(self, dtype):
+    def astype(self, dtype, *, copy=True):
+        """``copy`` is accepted and has no effect: traced values are immutable."""
         return _fnp().asarray(self, dtype=dtype)
 
     def squeeze(self, axis=None):

@@ -442,6 +442,8 @@ def _workload():
         "where": funcad.grad(lambda v: fnp.sum(fnp.where(v > 0, v, 2 * v) ** 2))(x32),
         "matmul": funcad.grad(lambda m: fnp.sum(fnp.tanh(m @ m.T)))(np.outer(x, x[:3])),
         "numpy_dispatch": funcad.grad(lambda v: np.sum(np.sin(v) * v))(x),  # plain NumPy
+        # plain NumPy off the dispatch fast path (a keyword fnp.sum lacks, at its default)
+        "numpy_dispatch_bound": funcad.grad(lambda v: np.sum(v * v, out=None))(x),
     }
     return out, jf
 

@@ -268,3 +268,87 @@ def test_eager_numpy_string_as_data_is_not_static():
         fnp.reshape("abc", (1,))
     with pytest.raises(TypeError, match="str"):
         fnp.count_nonzero("abc")
+
+
+# ---------------------------------------------------------------------------------------------
+# Copying and pickling tracers: a copy is the tracer itself, a pickle is refused
+
+@pytest.mark.parametrize("cp", [copy.copy, copy.deepcopy,
+                                lambda x: copy.deepcopy({"w": x, "b": [x]})["b"][0]],
+                         ids=["copy", "deepcopy", "deepcopy_dict"])
+def test_copy_of_a_tracer_is_the_tracer(cp):
+    def f(x):
+        return fnp.sum(cp(x) * 2.0 + x ** 2)
+
+    x = np.array([1.0, -2.0, 3.0])
+    jaxpr = funcad.make_jaxpr(f)(x)
+    assert "mul" in str(jaxpr) and not any(
+        isinstance(v, np.ndarray) and v.shape == (3,) for v in jaxpr.consts)
+    np.testing.assert_allclose(funcad.grad(f)(x), 2.0 + 2.0 * x)
+    np.testing.assert_allclose(funcad.jit(f)(x), np.sum(2.0 * x + x ** 2))
+    np.testing.assert_allclose(funcad.vmap(f)(np.stack([x, -x])),
+                               [np.sum(2 * x + x ** 2), np.sum(-2 * x + x ** 2)])
+
+
+@pytest.mark.parametrize("transform", [funcad.grad, funcad.jit, funcad.make_jaxpr,
+                                       lambda f: funcad.vmap(f)])
+def test_pickle_of_a_tracer_is_refused(transform):
+    def f(x):
+        pickle.dumps(x)
+        return fnp.sum(x)
+
+    with pytest.raises(TypeError, match="pickle of a traced value.*Pickle the concrete result"):
+        transform(f)(np.ones(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# ndarray methods and builtins on tracers, against NumPy's
+
+_X = np.array([[0.3, -1.26, 2.0], [1.5, 0.04, -0.7]])
+_METHODS = {
+    "copy": lambda x: x.copy() * 2.0,
+    "argsort": lambda x: x.argsort(axis=1),
+    "argsort_stable": lambda x: x.argsort(axis=0, stable=True),
+    "round": lambda x: x.round(1),
+    "take": lambda x: x.take(np.array([2, 0]), axis=1),
+    "take_flat": lambda x: x.take(np.array([5, 1])),
+    "repeat": lambda x: x.repeat(2, axis=0),
+    "cumprod": lambda x: x.cumprod(axis=1),
+    "cumsum_dtype": lambda x: x.cumsum(dtype=np.float64),
+    "mT": lambda x: x.mT,
+    "astype_copy": lambda x: x.astype(np.float64, copy=False),
+    "max_initial": lambda x: x.max(axis=0, initial=1.0),
+    "min_initial_keepdims": lambda x: x.min(axis=1, keepdims=True, initial=0.0),
+    "itemsize_nbytes": lambda x: x * (x.itemsize + x.nbytes),
+    "divmod": lambda x: divmod(x, 0.7)[0] + divmod(x, 0.7)[1],
+    "rdivmod": lambda x: divmod(2.5, x + 3.0)[1],
+    "round_builtin": lambda x: round(x[0, 1], 1) * x,
+}
+
+
+@pytest.mark.parametrize("method", _METHODS.values(), ids=_METHODS.keys())
+def test_tracer_methods_match_numpy(method):
+    want = method(_X)
+    for got in (funcad.jit(method)(_X), funcad.vmap(method)(_X[None])[0],
+                funcad.jvp(method, (_X,), (np.ones_like(_X),))[0]):
+        assert np.asarray(got).dtype == want.dtype
+        np.testing.assert_allclose(got, want)
+
+
+def test_tracer_round_builtin_follows_numpy_scalars():
+    with pytest.raises(TypeError, match=r"round\(\) of a traced array of rank 2.*np\.round"):
+        funcad.jit(lambda x: round(x, 1))(_X)
+    with pytest.raises(core.ConcretizationError, match="int"):
+        funcad.jit(lambda x: round(x[0, 0]))(_X)  # a Python int, as round(np.float64) gives
+
+
+def test_tracer_mT_needs_a_matrix():
+    with pytest.raises(ValueError, match=r"x\.mT .*at least 2 dimensions"):
+        funcad.jit(lambda x: x.mT)(np.ones(3))
+
+
+def test_tracer_copy_and_round_are_differentiable():
+    x = np.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(funcad.grad(lambda x: fnp.sum(x.copy() ** 2))(x), 2 * x)
+    np.testing.assert_allclose(funcad.grad(lambda x: fnp.sum(divmod(x, 0.7)[1]))(x),
+                               np.ones(3))

@@ -219,7 +219,7 @@ TRANSFORMS = {
     (lambda x: x.__array__() * x, r"__array__"),
     (lambda x: fnp.asarray(x.tolist()), r"\.tolist\(\)"),
     (lambda x: x[0].item() * x, r"\.item\(\)"),
-    (lambda x: np.diff(x), r"numpy\.diff .*funcad\.numpy has no diff"),
+    (lambda x: np.diff(x), r"numpy\.diff .*funcad has no twin of numpy\.diff"),
     (lambda x: np.linalg.pinv(x[None] * np.ones((2, 1))), r"numpy\.linalg\.pinv"),
     (lambda x: np.add.reduceat(x, [0, 1]), r"numpy\.add\.reduceat"),
     (lambda x: np.subtract.reduce(x), r"numpy\.subtract\.reduce"),
@@ -349,3 +349,178 @@ def test_second_order_and_jacobians_of_numpy_code():
     np.testing.assert_allclose(funcad.jacfwd(g)(x), funcad.jacrev(g)(x), rtol=1e-12)
     np.testing.assert_allclose(funcad.jacrev(g)(x), np.tril(np.ones((3, 3))) * np.exp(x),
                                rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Follow-ups: ufunc.reduce/accumulate axes, dtype-only functions, defaults, no-ops, messages
+
+M = np.array([[0.5, 1.0, 2.0], [3.0, -1.0, 0.25]])
+EACH = {
+    "jvp": lambda f: lambda x: jvp(f, (x,), (np.ones_like(x),))[0],
+    "vmap": lambda f: lambda x: vmap(f)(x[None])[0],
+    "jit": lambda f: jit(f),
+    "make_jaxpr": lambda f: lambda x: make_jaxpr(f)(x) and f(x),
+}
+
+
+@pytest.mark.parametrize("transform", EACH.values(), ids=EACH.keys())
+@pytest.mark.parametrize("axis", [None, (0, 1), ()], ids=["None", "two", "empty"])
+def test_accumulate_refuses_several_axes_like_numpy(transform, axis):
+    with pytest.raises(ValueError, match="multiple axes"):
+        np.add.accumulate(M, axis=axis)
+    with pytest.raises(ValueError, match=r"numpy.add.accumulate\(\..., axis=.*one axis"):
+        transform(lambda x: np.add.accumulate(x, axis=axis))(M)
+
+
+@pytest.mark.parametrize("transform", EACH.values(), ids=EACH.keys())
+@pytest.mark.parametrize("call", [
+    lambda x: np.add.accumulate(x, axis=(0,)),
+    lambda x: np.multiply.accumulate(x, axis=(-1,)),
+    lambda x: np.add.accumulate(x, 1),
+    lambda x: np.add.reduce(np.sum(x)),
+    lambda x: np.add.reduce(np.sum(x), axis=-1),
+    lambda x: np.multiply.reduce(np.sum(x), keepdims=True),
+    lambda x: np.maximum.reduce(np.sum(x)),
+], ids=["acc_1tuple", "mul_acc_1tuple", "acc_positional", "reduce_0d", "reduce_0d_m1",
+        "reduce_0d_keepdims", "max_reduce_0d"])
+def test_reduce_and_accumulate_axes_like_numpy(transform, call):
+    want = call(M)
+    got = transform(call)(M)
+    assert np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want)
+
+
+def test_reduce_of_0d_out_of_range_axis_and_accumulate_of_0d_raise():
+    for axis in (1, (0,)):  # NumPy's rule: an int 0 or -1 only
+        with pytest.raises(np.exceptions.AxisError):
+            np.add.reduce(np.sum(M), axis=axis)
+        with pytest.raises(np.exceptions.AxisError):
+            jvp(lambda x: np.add.reduce(np.sum(x), axis=axis), (M,), (M,))
+    with pytest.raises(TypeError, match="numpy.add.accumulate: cannot accumulate on a scalar"):
+        jvp(lambda x: np.add.accumulate(np.sum(x)), (M,), (M,))
+
+
+@pytest.mark.parametrize("other", [np.float64, "f8", np.dtype("f4"), np.int32, np.ones(2, "f4")],
+                         ids=["type", "str", "dtype", "int32", "array"])
+def test_result_type_and_common_type_read_the_dtype(other):
+    seen = []
+
+    def f(x):
+        seen.append((np.result_type(x, other), np.result_type(other, x[0]),
+                     np.common_type(x)))
+        return np.sum(x)
+    for t in EACH.values():
+        seen.clear()
+        t(f)(M)
+        assert seen[0] == (np.result_type(M, other), np.result_type(other, M[0]),
+                           np.common_type(M))
+
+
+B = np.array([[0.5, 0.0, 2.0], [0.0, 0.0, 0.0]])  # a row of zeros: any/all differ by row
+
+
+@pytest.mark.parametrize("transform", EACH.values(), ids=EACH.keys())
+@pytest.mark.parametrize("call", [
+    lambda x: np.sum(x, dtype=bool),
+    lambda x: np.sum(x, axis=1, dtype=bool, keepdims=True),
+    lambda x: x.sum(axis=0, dtype=np.bool_),
+    lambda x: np.prod(x, axis=1, dtype=bool),
+    lambda x: np.cumsum(x, axis=1, dtype=bool),
+    lambda x: np.cumprod(x, dtype=bool),
+    lambda x: np.add.reduce(x, dtype=bool),
+], ids=["sum", "sum_keepdims", "method", "prod", "cumsum", "cumprod", "add_reduce"])
+def test_bool_accumulation_dtype_is_numpys_logical_reduction(transform, call):
+    want = call(B)
+    got = transform(call)(B)
+    assert np.asarray(got).dtype == np.asarray(want).dtype == np.bool_
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("transform", EACH.values(), ids=EACH.keys())
+def test_take_along_axis_defaults_to_numpys_last_axis(transform):
+    import inspect
+    assert inspect.signature(np.take_along_axis).parameters["axis"].default == -1
+    idx = np.array([[2, 0], [1, 1]])
+    f = lambda x: np.take_along_axis(x, idx)
+    np.testing.assert_array_equal(transform(f)(M), np.take_along_axis(M, idx))
+    np.testing.assert_array_equal(fnp.take_along_axis(M, idx), np.take_along_axis(M, idx))
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda x: np.maximum.accumulate(x), r"numpy\.maximum\.accumulate .*twin of numpy\.maximum"
+                                         r"\.accumulate"),
+    (lambda x: np.divide.reduce(x), r"numpy\.divide\.reduce .*twin of numpy\.divide\.reduce"),
+    (lambda x: np.logaddexp.reduce(x), r"twin of numpy\.logaddexp\.reduce"),
+    (lambda x: np.add.reduceat(x, [0, 1]), r"twin of numpy\.add\.reduceat"),
+    (lambda x: np.array([1.0, 2.0], like=x), r"numpy\.array\(\.\.\., like=x\).*Drop like="),
+], ids=["maximum.accumulate", "divide.reduce", "logaddexp.reduce", "reduceat", "like"])
+def test_missing_ufunc_methods_and_like_are_named(call, what):
+    for t in EACH.values():
+        with pytest.raises(TracerArrayConversionError, match=what):
+            t(call)(M)
+
+
+def test_scipy_ufunc_is_named_by_its_module():
+    scipy_special = pytest.importorskip("scipy.special")
+    with pytest.raises(TracerArrayConversionError, match=r"^scipy\.special\.expit was called"):
+        jvp(scipy_special.expit, (M,), (M,))
+
+
+def test_like_with_a_twin_makes_the_numpy_constant():
+    f = lambda x: np.ones(3, like=x) * x
+    np.testing.assert_allclose(jit(f)(M[0]), M[0])
+
+
+def test_writing_into_a_numpy_array_names_the_fix():
+    def inplace(x):
+        a = np.ones(3)
+        a *= x
+        return a
+
+    def setitem(x):
+        a = np.ones(3)
+        a[0] = x[0]
+        return fnp.asarray(a)
+    for t in EACH.values():
+        with pytest.raises(TypeError, match=r"cannot be written into a NumPy array.*\.at\["):
+            t(inplace)(M[0])
+        with pytest.raises((ValueError, TypeError)) as e:
+            t(setitem)(M[0])
+        chain = [e.value, e.value.__cause__, e.value.__context__]
+        assert any(c is not None and "cannot be written into a NumPy array" in str(c)
+                   and ".at[i].set(x)" in str(c) for c in chain)
+
+
+@pytest.mark.parametrize("call, plain", [
+    (lambda x: np.sum(x, where=True), lambda x: np.sum(x)),
+    (lambda x: np.sum(x, axis=0, initial=0), lambda x: np.sum(x, axis=0)),
+    (lambda x: np.prod(x, initial=1.0), lambda x: np.prod(x)),
+    (lambda x: np.add.reduce(x, initial=0, where=True), lambda x: np.add.reduce(x)),
+    (lambda x: np.multiply.reduce(x, axis=1, initial=1), lambda x: np.prod(x, axis=1)),
+    (lambda x: np.add(x, 1.0, dtype=np.float64), lambda x: x + 1.0),
+    (lambda x: np.multiply(x, 2, dtype="f8"), lambda x: x * 2),
+    (lambda x: np.reshape(x, (6,), copy=False), lambda x: np.reshape(x, (6,))),
+    (lambda x: np.reshape(x, (3, 2), copy=True), lambda x: np.reshape(x, (3, 2))),
+], ids=["where", "initial_sum", "initial_prod", "reduce_initial_where", "mul_reduce_initial",
+        "dtype_type", "dtype_str", "copy_false", "copy_true"])
+def test_keywords_at_a_no_op_value_are_accepted(call, plain):
+    want = call(M)
+    for t in EACH.values():
+        got = t(call)(M)
+        assert np.asarray(got).dtype == want.dtype
+        np.testing.assert_allclose(got, want)
+    np.testing.assert_allclose(grad(lambda x: np.sum(call(x)))(M),
+                               grad(lambda x: np.sum(plain(x)))(M))
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda x: np.sum(x, initial=1.0), "initial=1.0"),
+    (lambda x: np.sum(x, where=x > 0), "where="),
+    (lambda x: np.prod(x, initial=0), "initial=0"),
+    (lambda x: np.add(x, 1.0, dtype=np.int64), r"dtype=<class 'numpy.int64'>"),
+    (lambda x: np.add(x, 1.0, dtype=np.float32), r"dtype="),
+], ids=["initial_sum", "where_mask", "initial_prod", "dtype_int", "dtype_f32"])
+def test_keywords_that_change_the_result_are_still_refused(call, what):
+    for t in EACH.values():
+        with pytest.raises(TypeError, match=rf"numpy\.\w+\(\.\.\., {what}.*"):
+            t(call)(M)

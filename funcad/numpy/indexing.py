@@ -372,9 +372,9 @@ def take(a, indices, axis=None, mode=None):
     return _getitem(a, (slice(None),) * axis + (indices,))
 
 
-def take_along_axis(arr, indices, axis):
+def take_along_axis(arr, indices, axis=-1):
     """``numpy.take_along_axis``: ``indices`` has ``arr``'s rank, and the other axes
-    broadcast against each other."""
+    broadcast against each other. ``axis`` defaults to the last, as in NumPy 2."""
     if not has_tracer([arr, indices]):
         return np.take_along_axis(np.asarray(arr), np.asarray(indices), axis)
     arr, indices = to_value(arr), to_value(indices)

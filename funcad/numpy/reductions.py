@@ -59,7 +59,7 @@ def _prepare(who, a, axis):
 
 
 def sum(a, axis=None, dtype=None, keepdims=False):  # noqa: A001
-    """``numpy.sum``."""
+    """``numpy.sum``; ``dtype=bool`` is NumPy's sum in bool, a logical or (:func:`any`)."""
     if type(a) is _ndarray and dtype is None and a.dtype in _SUPPORTED:
         # fast path of the np.sum call below: what np.sum runs, minus its overhead
         return _add_reduce(a, axis, None, None, keepdims)
@@ -67,6 +67,8 @@ def sum(a, axis=None, dtype=None, keepdims=False):  # noqa: A001
         if dtype is not None:
             dtype = check_dtype(dtype, "fnp.sum")
         return np.sum(a, axis=axis, dtype=dtype, keepdims=keepdims)
+    if dtype is not None and check_dtype(dtype, "fnp.sum") == np.bool_:
+        return any(a, axis=axis, keepdims=keepdims)  # a sum in bool is NumPy's logical or
     a, av, axes = _prepare("fnp.sum", a, axis)
     a = asarray_of(a, _acc_dtype(av.dtype, dtype, "fnp.sum"))
     return _keep(reduce_sum_p.bind(a, axes=axes), av.shape, axes, keepdims)
@@ -77,7 +79,10 @@ sum.__wrapped_numpy__ = np.sum
 
 @eager(np.prod)
 def prod(a, axis=None, dtype=None, keepdims=False):
-    """``numpy.prod``; its derivative is exact with zeros in the input."""
+    """``numpy.prod``; its derivative is exact with zeros in the input. ``dtype=bool`` is a
+    logical and (:func:`all`)."""
+    if dtype is not None and check_dtype(dtype, "fnp.prod") == np.bool_:
+        return all(a, axis=axis, keepdims=keepdims)  # a product in bool is a logical and
     a, av, axes = _prepare("fnp.prod", a, axis)
     a = asarray_of(a, _acc_dtype(av.dtype, dtype, "fnp.prod"))
     return _keep(lax.reduce_prod(a, axes), av.shape, axes, keepdims)
@@ -203,7 +208,10 @@ def _flat_axis(who, a, axis):
 
 @eager(np.cumsum)
 def cumsum(a, axis=None, dtype=None):
-    """``numpy.cumsum`` (``axis=None`` flattens first)."""
+    """``numpy.cumsum`` (``axis=None`` flattens first); ``dtype=bool`` is a running logical
+    or (a count of the nonzero elements so far, above 0)."""
+    if dtype is not None and check_dtype(dtype, "fnp.cumsum") == np.bool_:
+        return ufuncs.greater(cumsum(ufuncs.not_equal(a, 0), axis, np.int64), 0)
     a, ax = _flat_axis("fnp.cumsum", a, axis)
     return lax.cumsum(asarray_of(a, _acc_dtype(get_aval(a).dtype, dtype, "fnp.cumsum")), ax)
 
@@ -211,7 +219,10 @@ def cumsum(a, axis=None, dtype=None):
 @eager(np.cumprod)
 def cumprod(a, axis=None, dtype=None):
     """``numpy.cumprod`` (``axis=None`` flattens first), as log2(n) rounds of products of
-    shifted copies, so the derivative comes from multiplication and is exact with zeros."""
+    shifted copies, so the derivative comes from multiplication and is exact with zeros.
+    ``dtype=bool`` is a running logical and (no zero element so far)."""
+    if dtype is not None and check_dtype(dtype, "fnp.cumprod") == np.bool_:
+        return ufuncs.equal(cumsum(ufuncs.equal(a, 0), axis, np.int64), 0)
     a, ax = _flat_axis("fnp.cumprod", a, axis)
     av = get_aval(a)
     a = asarray_of(a, _acc_dtype(av.dtype, dtype, "fnp.cumprod"))
