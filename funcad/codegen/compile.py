@@ -313,6 +313,25 @@ def _untrusted_cache_dir(cache_dir: str) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _atomic_open(path: str, mode: str, **kwargs):
+    """Open a private temporary file (mode 0o600) beside ``path`` for writing, and move it
+    onto ``path`` when the block ends without an exception (removed otherwise), so a reader
+    never sees a half-written file."""
+    directory, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def _write_source(path: str, source: str) -> None:
     """Make ``path`` hold exactly ``source``; rewrite it atomically if it does not."""
     corrupt = True
@@ -324,18 +343,8 @@ def _write_source(path: str, source: str) -> None:
         corrupt = False
     except (OSError, UnicodeDecodeError):
         pass    # unreadable or not text: rewrite it
-    directory, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")  # mode 0o600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(source)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with _atomic_open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(source)
     stats.files_written += 1
     if corrupt:
         _warn_once(f"funcad: the cached source {path!r} did not match its content hash "
@@ -430,20 +439,8 @@ class _VerifiedCacheFile(IndexDataCacheFile):
         with self._open_for_write(self._data_path(name)) as f:
             f.write(_DATA_MAGIC + self._digest(name, payload) + payload)
 
-    @contextlib.contextmanager
     def _open_for_write(self, filepath):
-        tmp = f"{filepath}.tmp.{os.getpid()}.{threading.get_ident()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                yield f
-            os.replace(tmp, filepath)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        return _atomic_open(filepath, "wb")
 
 
 class _PrivateCacheImpl(CompileResultCacheImpl):
