@@ -105,3 +105,31 @@ def test_shrink_finds_the_smallest_failing_program():
     small = fuzz.shrink(prog, fuzz.fails_check("eager"))
     assert [s.name for s in small.stmts] == ["v0", "v1", "v2"]
     assert "reshape" in small.source()
+
+
+def _shifted_jit(monkeypatch, shift):
+    # the jitted outputs replaced by the eager ones moved by ``shift``: a planted disagreement
+    def outs(progs):
+        return tuple(p.fn()(*p.inputs()) + shift for p in progs)
+    monkeypatch.setattr(fuzz, "_jit_outputs", outs)
+
+
+def test_rounding_spread_measures_conditioning():
+    well = _prog(("v0", "fnp.sin(x0) * 2.0", (3,), ("x0",)))
+    ill = _prog(("v0", "fnp.cos(x0 * 1e15)", (3,), ("x0",)))
+    y_well, y_ill = (p.fn()(*p.inputs()) for p in (well, ill))
+    assert np.max(fuzz.rounding_spread(well, y_well)) < 1e-13
+    assert np.max(fuzz.rounding_spread(ill, y_ill)) > 1e-3
+
+
+def test_jit_check_allows_rounding_only_in_ill_conditioned_programs(monkeypatch):
+    # cos of an argument near 1e15: a few ulp of the argument move the result by O(0.1), so a
+    # jit/eager difference of 1e-3 is rounding; the same difference in sin(x) is a bug
+    well = _prog(("v0", "fnp.sin(x0) * 2.0", (3,), ("x0",)))
+    ill = _prog(("v0", "fnp.cos(x0 * 1e15)", (3,), ("x0",)))
+    _shifted_jit(monkeypatch, 1e-3)
+    res = fuzz.check_jit_batch([well, ill])
+    assert res[0]["jit"].startswith("fail: AssertionError: jit")
+    assert res[1]["jit"] == "ill-conditioned"
+    _shifted_jit(monkeypatch, 10.0)          # beyond any rounding: a failure in both
+    assert all(r["jit"].startswith("fail") for r in fuzz.check_jit_batch([well, ill]))
