@@ -26,7 +26,8 @@ from funcad.interpreters.stage import trace_to_jaxpr
 from funcad.ir import Lit
 from funcad.primitives.annotations import name_p
 from funcad.primitives.linalg import dot_general_p
-from funcad.primitives.remat import checkpoint_p, everything_saveable, nothing_saveable
+from funcad.primitives.remat import (checkpoint_p, dots_saveable, everything_saveable,
+                                     nothing_saveable)
 from funcad.rule_util import check_array_leaves
 from funcad.tree_util import leaf_paths, tree_flatten, tree_map, tree_unflatten
 
@@ -36,11 +37,6 @@ __all__ = ["checkpoint", "remat", "checkpoint_name", "checkpoint_policies",
 
 # ---------------------------------------------------------------------------------------------
 # Policies
-
-def dots_saveable(prim, *avals, **params) -> bool:
-    """Policy: save the results of matrix products (``dot_general``), recompute the rest."""
-    return prim is dot_general_p
-
 
 def dots_with_no_batch_dims_saveable(prim, *avals, **params) -> bool:
     """Policy: save the results of matrix products without batch dimensions."""

@@ -13,8 +13,9 @@ those constants as the first operands. This module holds the pieces every such r
 - :func:`batch_jaxpr_dims`: vmap of a jaxpr, inputs batched at any axis, outputs at axis 0;
 - :func:`transpose_jaxpr`: the backward pass of a jaxpr linear in some inputs, as a jaxpr.
 
-``funcad.interpreters.jit``, ``funcad.primitives.remat`` and ``funcad.primitives.control_jaxpr`` (which adds what only
-control flow needs: partial evaluation with forced unknowns, dependence analysis) use them.
+``funcad.interpreters.jit``, ``funcad.primitives.remat`` and
+``funcad.primitives.control_jaxpr`` (which adds what only control flow needs: partial
+evaluation with forced unknowns, dependence analysis) use them.
 """
 from __future__ import annotations
 

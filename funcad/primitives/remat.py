@@ -3,7 +3,8 @@
 ``checkpoint_p`` is a call primitive: operands are the inputs of its body, parameters are
 ``jaxpr`` (a const-free ClosedJaxpr), ``prevent_cse`` (bool) and ``policy`` (None, or
 ``policy(prim, *in_avals, **params) -> bool``: may this equation's output be kept for the
-backward pass?). funcad/ad_checkpoint.py is the user-facing wrapper and holds the policies.
+backward pass?). The three policies the rules and tests need are here; funcad/ad_checkpoint.py,
+the user-facing wrapper, holds the rest.
 
 Rules:
 - impl: run the body; jit inlines it (``Call``), so a checkpoint costs nothing forward;
@@ -39,7 +40,8 @@ from funcad.primitives.control_jaxpr import (batch_jaxpr_dims, example_jaxpr, jv
                                              pe_jaxpr, run)
 from funcad.rule_util import UndefinedPrimal, Zero, needs_axis_size
 
-__all__ = ["checkpoint_p", "nothing_saveable", "everything_saveable", "remat_jaxprs"]
+__all__ = ["checkpoint_p", "nothing_saveable", "everything_saveable", "dots_saveable",
+           "remat_jaxprs"]
 
 # Transformed bodies, keyed by the id of the body (Memo.lookup's ``keep`` holds it).
 _rule_cache = Memo("checkpoint: transformed bodies (jvp, partial_eval, transpose, batch)", 512)
@@ -53,6 +55,11 @@ def nothing_saveable(prim, *avals, **params) -> bool:
 def everything_saveable(prim, *avals, **params) -> bool:
     """Policy: save every residual, as without a checkpoint (nothing is recomputed)."""
     return True
+
+
+def dots_saveable(prim, *avals, **params) -> bool:
+    """Policy: save the results of matrix products (``dot_general``), recompute the rest."""
+    return prim is la.dot_general_p
 
 
 def _params(jaxpr, prevent_cse, policy):
@@ -193,17 +200,13 @@ def _checkpoint_transpose(cts, *args, jaxpr, prevent_cse, policy):
             for a, u in zip(args, undef)]
 
 
-def _dots_only(prim, *avals, **params) -> bool:
-    return prim is la.dot_general_p
-
-
 _V3 = ((3,), np.float64)
 _M33 = ((3, 3), np.float64)
 _BODY = example_jaxpr(
     lambda w, x: [ew.sin(la.dot_general(w, ew.cos(x), (((1,), (0,)), ((), ())))),
                   bi.mul(ew.tanh(x), x)], [_M33, _V3])
 _EXAMPLES = tuple(_params(_BODY, cse, pol) for cse, pol in
-                  ((True, None), (False, everything_saveable), (True, _dots_only)))
+                  ((True, None), (False, everything_saveable), (True, dots_saveable)))
 
 
 def _checkpoint_test_args(rng):
