@@ -260,15 +260,15 @@ def checkpoint_name(x, name: str):
 # ---------------------------------------------------------------------------------------------
 # What reverse mode saves
 
-def saved_residuals(fun: Callable, *args) -> list:
-    """What reverse mode of ``fun`` at ``args`` keeps for the backward pass: a list of
-    ``(aval, description)``, one per residual (JAX's ``saved_residuals``). Found by tracing
-    ``linearize`` abstractly; nothing is computed."""
+def saved_residuals(fun: Callable, *args, **kwargs) -> list:
+    """What reverse mode of ``fun`` at ``args`` (differentiated) and ``kwargs`` (held fixed)
+    keeps for the backward pass: a list of ``(aval, description)``, one per residual (JAX's
+    ``saved_residuals``). Found by tracing ``linearize`` abstractly; nothing is computed."""
     leaves, in_tree = tree_flatten(args)
     leaves = [_as_value(x) for x in leaves]
 
     def flat(*xs):
-        out = fun(*tree_unflatten(in_tree, xs))
+        out = fun(*tree_unflatten(in_tree, xs), **kwargs)
         return tree_flatten(out)[0]
 
     def residuals(*xs):
@@ -296,7 +296,7 @@ def saved_residuals(fun: Callable, *args) -> list:
     return out
 
 
-def print_saved_residuals(fun: Callable, *args) -> None:
+def print_saved_residuals(fun: Callable, *args, **kwargs) -> None:
     """Print :func:`saved_residuals`: one line per residual, its type and where it comes from.
 
     >>> import numpy as np, funcad, funcad.numpy as fnp
@@ -304,5 +304,5 @@ def print_saved_residuals(fun: Callable, *args) -> None:
     ...     funcad.checkpoint(lambda x: fnp.sum(fnp.sin(x))), np.ones(3))
     f64[3] from the argument args[0]
     """
-    for aval, what in saved_residuals(fun, *args):
+    for aval, what in saved_residuals(fun, *args, **kwargs):
         print(f"{aval.str_short()} {what}")

@@ -205,6 +205,8 @@ def test_print_saved_residuals(capsys):
     print_saved_residuals(funcad.checkpoint(mlp, policy=cp.save_only_these_names("h")), W, X)
     lines = capsys.readouterr().out.splitlines()
     assert "f64[6] named 'h'" in lines and "f64[6,6] from the argument args[0]" in lines
+    print_saved_residuals(lambda x, scale=1.0: fnp.sum(fnp.sin(x) * scale), X, scale=2.0)
+    assert capsys.readouterr().out.splitlines() == ["f64[6] output of cos"]
 
 
 def test_scan_keeps_only_carries():
@@ -215,6 +217,12 @@ def test_scan_keeps_only_carries():
     ck = functools.partial(scan_loss, b=funcad.checkpoint(body))
     res = saved_residuals(ck, X, XS)
     assert [a.shape for a, d in res if d == "output of scan"] == [(n, 6)]   # the carries
+    xs_long = np.zeros((1000, 6))   # the 1,000-step case (abstract: nothing is computed)
+    assert [a.shape for a, d in saved_residuals(ck, X, xs_long) if d == "output of scan"] == \
+        [(1000, 6)]
+    dots = functools.partial(scan_loss, b=funcad.checkpoint(body, policy=cp.dots_saveable))
+    # only the stacked products W @ c: tanh's input is recomputed from them and the xs
+    assert len([d for _, d in saved_residuals(dots, X, XS) if d == "output of scan"]) == 1
     np.testing.assert_allclose(funcad.grad(ck)(X, XS), funcad.grad(scan_loss)(X, XS),
                                rtol=1e-12)
     np.testing.assert_allclose(funcad.jit(funcad.grad(ck))(X, XS),
