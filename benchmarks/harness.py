@@ -21,6 +21,7 @@ class Case:
     baseline: str
     note: str = ""
     results: dict = field(default_factory=dict)  # label -> median seconds
+    unit: str = "s"   # "s": results are seconds; "B": bytes (memory figures)
 
 
 def time_call(fn: Callable, repeat: int = 7, budget: float = 0.2) -> float:
@@ -48,6 +49,13 @@ def fmt_time(s: float) -> str:
     return f"{s:.2f} s"
 
 
+def fmt_bytes(b: float) -> str:
+    for unit, size in (("GB", 2 ** 30), ("MB", 2 ** 20), ("kB", 2 ** 10)):
+        if abs(b) >= size:
+            return f"{b / size:.1f} {unit}"
+    return f"{b:.0f} B"
+
+
 def run_case(case: Case, repeat: int = 7, budget: float = 0.2) -> Case:
     for label, fn in case.variants.items():
         case.results[label] = time_call(fn, repeat, budget)
@@ -62,7 +70,8 @@ def table(cases: list) -> str:
         for label, t in c.results.items():
             ratio = f"{t / base:.2f}x" if base else "n/a"
             mark = " (baseline)" if label == c.baseline else ""
-            lines.append(f"| {c.name} | {label}{mark} | {fmt_time(t)} | {ratio} |")
+            shown = fmt_bytes(t) if c.unit == "B" else fmt_time(t)
+            lines.append(f"| {c.name} | {label}{mark} | {shown} | {ratio} |")
         if c.note:
             lines.append(f"| | *{c.note}* | | |")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
     python -m benchmarks.run              # all suites, every library on one core
     python -m benchmarks.run grad vmap    # some suites
+    python -m benchmarks.run checkpoint   # peak memory of grad of a scan, with checkpoint
     python -m benchmarks.run --write      # also write BENCHMARKS.md
     python -m benchmarks.run --cores all  # no limit (on a machine whose cores are idle)
     python -m benchmarks.run jit --openblas-coretype auto --write BENCHMARKS-openblas-auto.md
@@ -51,7 +52,7 @@ import numpy as np
 
 from benchmarks.harness import run_case, table
 
-SUITES = ["grad", "vmap", "jit", "control"]
+SUITES = ["grad", "vmap", "jit", "control", "checkpoint"]
 
 
 def versions() -> str:

@@ -7,6 +7,9 @@ from funcad.api import (ShapeDtypeStruct, eval_shape, grad, hessian, jacfwd, jac
 from funcad import numpy  # noqa: F401
 from funcad import nn, scipy  # noqa: F401
 from funcad.custom_derivatives import custom_jvp, custom_vjp  # noqa: F401
+from funcad import ad_checkpoint  # noqa: F401
+from funcad.ad_checkpoint import (checkpoint, checkpoint_name, checkpoint_policies,  # noqa: F401
+                                  remat)
 from funcad.interpreters.jit import jit  # noqa: F401
 from funcad.config import config  # noqa: F401
 from funcad.core import (ConcretizationError, TracerBoolConversionError,  # noqa: F401

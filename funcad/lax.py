@@ -34,3 +34,6 @@ def select(pred, on_true, on_false):
 
 
 from funcad.primitives.control import cond, switch, while_loop, fori_loop, scan, map  # noqa: E402,F401,A004
+from funcad.primitives.annotations import (optimization_barrier,  # noqa: E402,F401
+                                           optimization_barrier_p)
+from funcad.primitives import remat as _remat  # noqa: E402,F401  (registers checkpoint)

@@ -444,6 +444,7 @@ def _workload():
         "numpy_dispatch": funcad.grad(lambda v: np.sum(np.sin(v) * v))(x),  # plain NumPy
         # plain NumPy off the dispatch fast path (a keyword fnp.sum lacks, at its default)
         "numpy_dispatch_bound": funcad.grad(lambda v: np.sum(v * v, out=None))(x),
+        "checkpoint": funcad.grad(funcad.checkpoint(f))(x),   # checkpoint's rule memo
     }
     return out, jf
 

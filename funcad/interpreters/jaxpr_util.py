@@ -10,10 +10,12 @@ those constants as the first operands. This module holds the pieces every such r
 
 - :func:`hoist`, :func:`trace_hoisted`, :func:`run`: const-free jaxprs;
 - :func:`jvp_jaxpr`: forward mode of a jaxpr, tangent inputs and outputs laid out by group;
-- :func:`batch_jaxpr_dims`: vmap of a jaxpr, inputs batched at any axis, outputs at axis 0.
+- :func:`batch_jaxpr_dims`: vmap of a jaxpr, inputs batched at any axis, outputs at axis 0;
+- :func:`transpose_jaxpr`: the backward pass of a jaxpr linear in some inputs, as a jaxpr.
 
-``funcad.interpreters.jit`` and ``funcad.primitives.control_jaxpr`` (which adds what only
-control flow needs: partial evaluation with forced unknowns, dependence analysis) use them.
+``funcad.interpreters.jit``, ``funcad.primitives.remat`` and
+``funcad.primitives.control_jaxpr`` (which adds what only control flow needs: partial
+evaluation with forced unknowns, dependence analysis) use them.
 """
 from __future__ import annotations
 
@@ -23,10 +25,11 @@ from funcad.core import ShapedArray, current_interpreter, is_float, new_interpre
 from funcad.interpreters.batching import BatchInterpreter, BatchTracer
 from funcad.interpreters.jvp import jvp_flat
 from funcad.interpreters.stage import trace_to_jaxpr
+from funcad.interpreters.transpose import backward_pass
 from funcad.ir import ClosedJaxpr, Jaxpr, eval_jaxpr
-from funcad.rule_util import Zero, bdim_to_front, instantiate
+from funcad.rule_util import UndefinedPrimal, Zero, bdim_to_front, instantiate
 
-__all__ = ["hoist", "trace_hoisted", "run", "jvp_jaxpr", "batch_jaxpr_dims"]
+__all__ = ["hoist", "trace_hoisted", "run", "jvp_jaxpr", "batch_jaxpr_dims", "transpose_jaxpr"]
 
 
 def hoist(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list]:
@@ -128,3 +131,29 @@ def batch_jaxpr_dims(closed: ClosedJaxpr, axis_size: int, in_dims: Sequence[int 
 
     jaxpr, consts = trace_hoisted(fun, in_avals, name)
     return jaxpr, consts, store["dims"]
+
+
+def transpose_jaxpr(closed: ClosedJaxpr, undef: Sequence[bool], ct_nz: Sequence[bool],
+                    name: str):
+    """The transpose of ``closed`` (linear in the inputs flagged ``undef``) as a const-free
+    jaxpr: it takes the other inputs, then the output cotangents flagged ``ct_nz`` (the rest
+    are zero), and returns the nonzero cotangents of the linear inputs. Returns ``(jaxpr,
+    consts, nz)``: the leading inputs take ``consts``; ``nz`` flags which linear inputs got
+    a cotangent."""
+    in_avals, out_avals = closed.in_avals, closed.out_avals
+    n_def = sum(1 for u in undef if not u)
+    store: dict = {}
+
+    def fun(*xs):
+        it_d, it_c = iter(xs[:n_def]), iter(xs[n_def:])
+        bargs = [UndefinedPrimal(a) if u else next(it_d) for a, u in zip(in_avals, undef)]
+        bcts = [next(it_c) if z else Zero(a) for a, z in zip(out_avals, ct_nz)]
+        res = backward_pass(closed.jaxpr, closed.consts, bargs, bcts)
+        lin = [r for r, u in zip(res, undef) if u]
+        store["nz"] = tuple(type(r) is not Zero for r in lin)
+        return [r for r in lin if type(r) is not Zero]
+
+    avals = ([a for a, u in zip(in_avals, undef) if not u]
+             + [a for a, z in zip(out_avals, ct_nz) if z])
+    jaxpr, consts = trace_hoisted(fun, avals, f"transpose({name})")
+    return jaxpr, consts, store["nz"]

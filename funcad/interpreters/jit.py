@@ -34,10 +34,9 @@ from funcad.codegen.compile import compile_source
 from funcad.codegen.lower import lower_jaxpr
 from funcad.config import config
 from funcad.core import Primitive, ShapedArray, Tracer, bind_with, check_dtype, get_aval
-from funcad.interpreters.jaxpr_util import batch_jaxpr_dims, hoist, jvp_jaxpr, trace_hoisted
+from funcad.interpreters.jaxpr_util import batch_jaxpr_dims, hoist, jvp_jaxpr, transpose_jaxpr
 from funcad.interpreters.partial_eval import partial_eval_jaxpr
 from funcad.interpreters.stage import trace_to_jaxpr
-from funcad.interpreters.transpose import backward_pass
 from funcad.ir import ClosedJaxpr, eval_jaxpr
 from funcad.lowering import Call
 from funcad.rule_util import UndefinedPrimal, Zero, check_array_leaves, needs_axis_size
@@ -188,32 +187,12 @@ def _jit_partial_eval(pe, args, params):
     return [next(iu) if u else next(ik) for u in out_unknowns]
 
 
-def _transpose_jaxpr(closed: ClosedJaxpr, undef: tuple, ct_nz: tuple, name: str):
-    in_avals, out_avals = closed.in_avals, closed.out_avals
-    n_def = sum(1 for u in undef if not u)
-    store: dict = {}
-
-    def fun(*xs):
-        it_d, it_c = iter(xs[:n_def]), iter(xs[n_def:])
-        bargs = [UndefinedPrimal(a) if u else next(it_d) for a, u in zip(in_avals, undef)]
-        bcts = [next(it_c) if z else Zero(a) for a, z in zip(out_avals, ct_nz)]
-        res = backward_pass(closed.jaxpr, closed.consts, bargs, bcts)
-        lin = [r for r, u in zip(res, undef) if u]
-        store["nz"] = tuple(type(r) is not Zero for r in lin)
-        return [r for r in lin if type(r) is not Zero]
-
-    avals = ([a for a, u in zip(in_avals, undef) if not u]
-             + [a for a, z in zip(out_avals, ct_nz) if z])
-    jaxpr, consts = trace_hoisted(fun, avals, f"transpose({name})")
-    return jaxpr, consts, store["nz"]
-
-
 def _jit_transpose(cts, *args, jaxpr: ClosedJaxpr, name: str, parallel: bool):
     undef = tuple(type(a) is UndefinedPrimal for a in args)
     ct_nz = tuple(c is not None and type(c) is not Zero for c in cts)
     tr, consts, res_nz = _rule_cache.lookup(
         ("transpose", id(jaxpr), undef, ct_nz),
-        lambda: _transpose_jaxpr(jaxpr, undef, ct_nz, name), jaxpr)
+        lambda: transpose_jaxpr(jaxpr, undef, ct_nz, name), jaxpr)
     outs = iter(jit_p.bind(*consts, *[a for a, u in zip(args, undef) if not u],
                            *[c for c, z in zip(cts, ct_nz) if z],
                            jaxpr=tr, name=f"transpose_{name}", parallel=parallel)
