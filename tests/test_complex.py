@@ -298,3 +298,19 @@ def test_custom_vjp_complex_cotangent_of_a_real_input_is_refused():
     g = funcad.custom_vjp(lambda z: z * 2.0)
     g.defvjp(lambda z: (z * 2.0, None), lambda _, ct: (fnp.real(ct) * 2.0,))
     np.testing.assert_allclose(grad(lambda z: fnp.sum(g(z)).real)(Z), [2.0, 2.0])
+
+
+def test_norms_and_classes_of_complex_arrays():
+    z = np.array([1.25 + 2.5j, -3.5 - 0.25j, 0.01j, complex(np.inf, 1.0)])
+    for f, ref in [(fnp.isinf, np.isinf), (fnp.isfinite, np.isfinite), (fnp.isnan, np.isnan),
+                   (lambda a: fnp.isclose(a, a + 1e-9), lambda a: np.isclose(a, a + 1e-9))]:
+        np.testing.assert_array_equal(jit(f)(z), ref(z))
+    v, m = z[:3], np.outer(z[:3], z[:3].conj() + 1)
+    for x, ord_ in [(v, None), (v, 1), (v, 3), (v, np.inf), (m, None), (m, "fro"), (m, 1),
+                    (m, -np.inf)]:
+        np.testing.assert_allclose(jit(lambda a: fnp.linalg.norm(a, ord_))(x),
+                                   np.linalg.norm(x, ord_), rtol=1e-14)
+    np.testing.assert_allclose(grad(fnp.linalg.norm)(v), v.conj() / np.linalg.norm(v),
+                               rtol=1e-14)
+    with pytest.raises(TypeError, match=r"fnp\.linalg\.norm: ord=2 of a complex matrix"):
+        jit(lambda a: fnp.linalg.norm(a, 2))(m)
