@@ -314,3 +314,14 @@ def test_norms_and_classes_of_complex_arrays():
                                rtol=1e-14)
     with pytest.raises(TypeError, match=r"fnp\.linalg\.norm: ord=2 of a complex matrix"):
         jit(lambda a: fnp.linalg.norm(a, 2))(m)
+
+
+def test_lax_refuses_a_complex_scalar_with_a_real_operand():
+    with pytest.raises(TypeError, match=r"lax: the Python complex 1j cannot take the dtype of "
+                                        r"a float64 operand.*funcad\.numpy"):
+        lax.mul(np.ones(2), 1j)
+    np.testing.assert_allclose(lax.mul(Z, 1j), Z * 1j)
+    np.testing.assert_allclose(fnp.array([1j, 2]), [1j, 2])
+    # JAX's spelling
+    assert lax.complex is lax.complex_
+    np.testing.assert_array_equal(jit(lax.complex)(np.ones(2), -np.ones(2)), [1 - 1j, 1 - 1j])

@@ -123,7 +123,12 @@ def scalar_like(c, x):
 
 def scalar_of(c, x):
     """A Python scalar as a rank-0 array of x's dtype (binary primitives broadcast it)."""
-    return np.asarray(c, get_aval(x).dtype)
+    dt = get_aval(x).dtype
+    if type(c) is complex and dt.kind != "c":
+        raise TypeError(f"lax: the Python complex {c!r} cannot take the dtype of a {dt.name} "
+                        f"operand (lax does not promote); use funcad.numpy (fnp.multiply(x, "
+                        f"{c!r}), x * {c!r}) or convert x with lax.convert_element_type first")
+    return np.asarray(c, dt)
 
 
 PY_SCALARS = (int, float, bool, complex)
