@@ -15,7 +15,8 @@ from funcad.core import Tracer, get_aval
 from funcad.numpy._util import eager, to_value
 from funcad.numpy.ufuncs import _ufunc, scalar_like
 
-__all__ = ["real", "imag", "conjugate", "conj", "angle", "iscomplexobj", "isrealobj", "iscomplex", "isreal",
+__all__ = ["real", "imag", "conjugate", "conj", "angle", "iscomplexobj", "isrealobj", "iscomplex",
+           "isreal",
            "real_if_close"]
 
 

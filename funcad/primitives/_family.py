@@ -157,7 +157,8 @@ def rand_array(rng: np.random.Generator, shape: Sequence[int], dtype="float64",
         Shape of the result.
     dtype : dtype, optional
         Floats are uniform in ``[lo, hi)``; complex numbers have real and imaginary parts
-        uniform in ``[lo, hi)`` (a square of the complex plane); integers uniform on the integers in ``[lo, hi]``;
+        uniform in ``[lo, hi)`` (a square of the complex plane); integers uniform on the
+        integers in ``[lo, hi]``;
         bools are fair coin flips.
     lo, hi : float, optional
         The range (the primitive's domain for one argument).
