@@ -325,3 +325,22 @@ def test_lax_refuses_a_complex_scalar_with_a_real_operand():
     # JAX's spelling
     assert lax.complex is lax.complex_
     np.testing.assert_array_equal(jit(lax.complex)(np.ones(2), -np.ones(2)), [1 - 1j, 1 - 1j])
+
+
+def test_compositions_of_transformations():
+    def loss(z, w):
+        return fnp.sum(fnp.abs(fnp.exp(z * w) - 1j) ** 2)
+
+    ws = np.array([0.5 + 0.1j, -0.3 + 0.8j, 1.0 - 0.2j])
+    g = jit(vmap(grad(loss), in_axes=(None, 0)))(Z, ws)
+    for k, w in enumerate(ws):   # against central differences in x and y: df/dx - i df/dy
+        for j in range(2):
+            e = np.zeros(2, complex)
+            e[j] = 1e-6
+            dx = (loss(Z + e, w) - loss(Z - e, w)) / 2e-6
+            dy = (loss(Z + 1j * e, w) - loss(Z - 1j * e, w)) / 2e-6
+            assert g[k, j] == pytest.approx(dx - 1j * dy, rel=1e-7, abs=1e-8)
+    # second order: grad of a real function of grad's real part
+    h = grad(lambda z: fnp.real(grad(loss)(z, ws[0])[0]))(Z)
+    np.testing.assert_allclose(jit(grad(lambda z: fnp.real(grad(loss)(z, ws[0])[0])))(Z), h,
+                               rtol=1e-12)
