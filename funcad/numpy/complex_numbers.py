@@ -68,24 +68,25 @@ def isrealobj(x) -> bool:
     return not iscomplexobj(x)
 
 
+def _imag_vs_zero(x, compare, if_real: bool):
+    """``compare(imag(x), 0)`` elementwise; ``if_real`` everywhere for a real ``x``."""
+    x = to_value(x)
+    if not _is_complex(x):
+        return lax.full(get_aval(x).shape, if_real, np.bool_)
+    im = lax.imag(x)
+    return compare(im, scalar_like(0, im))
+
+
 @eager(np.iscomplex)
 def iscomplex(x):
     """``numpy.iscomplex``: elementwise, is the imaginary part nonzero."""
-    x = to_value(x)
-    if not _is_complex(x):
-        return lax.full(get_aval(x).shape, False, np.bool_)
-    im = lax.imag(x)
-    return lax.ne(im, scalar_like(0, im))
+    return _imag_vs_zero(x, lax.ne, False)
 
 
 @eager(np.isreal)
 def isreal(x):
     """``numpy.isreal``: elementwise, is the imaginary part zero."""
-    x = to_value(x)
-    if not _is_complex(x):
-        return lax.full(get_aval(x).shape, True, np.bool_)
-    im = lax.imag(x)
-    return lax.eq(im, scalar_like(0, im))
+    return _imag_vs_zero(x, lax.eq, True)
 
 
 @eager(np.real_if_close)
