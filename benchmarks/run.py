@@ -51,7 +51,7 @@ import numpy as np
 
 from benchmarks.harness import run_case, table
 
-SUITES = ["grad", "vmap", "jit", "control"]
+SUITES = ["grad", "vmap", "jit", "control", "fft"]
 
 
 def versions() -> str:

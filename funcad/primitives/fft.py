@@ -19,11 +19,13 @@ Every type is linear, so the jvp is derived. The transposes are with respect to 
 pairing ``Re(sum(ct * y))`` (JAX's convention for complex values, no conjugation):
 
 - ``fft`` and ``ifft``: the DFT matrix is symmetric, so each is its own transpose.
-- ``rfft``: ``rfft(x) = fft(x)[..., :n//2+1]`` for real ``x``; its transpose pads the cotangent
-  to ``n`` with zeros, applies ``fft`` and keeps the real part.
-- ``irfft``: ``y = Re(sum_j c_j z_j e^{+2 pi i jk/n}) / N`` with ``c_j = 2`` for the frequencies
-  whose conjugate twin the half-spectrum leaves out and 1 for ``j = 0`` (and ``n/2`` for even
-  ``n``); its transpose is ``conj(c * rfft(ct)) / N`` (the "Hermitian weighting").
+- ``irfft``: ``y = Re(sum_j c_j z_j e^{+2 pi i j.k/n}) / N`` (sum over the half spectrum) with
+  the Hermitian weights ``c_j = 2`` for the frequencies standing for a conjugate pair too, 1
+  for the last axis's ``j = 0`` (and ``n/2`` for even ``n``), whose imaginary parts irfft
+  ignores (so does the formula). Its transpose is ``conj(rfft(ct) * c / N)``.
+- ``rfft``: ``rfft(x) = fft(x)[..., :n//2+1]`` for real ``x``, so its transpose is
+  ``Re(fft(pad(ct)))`` (JAX's way: a full complex transform), which the formula above writes
+  as ``N * irfft(conj(ct) / c)``: one half-size transform, as fast as the forward one.
 
 jit: Numba has no FFT. With the ``rocket-fft`` package installed (``pip install
 funcad[fft]``), Numba compiles ``np.fft.fftn`` and friends natively (DUCC0, the library under
@@ -106,22 +108,21 @@ def _hermitian_weights(n: int, m: int) -> np.ndarray:
     return w
 
 
+def _weighted(spec, fft_lengths, invert: bool):
+    """``spec * c / N`` (``N / c`` when ``invert``), broadcast along the last axis."""
+    a = get_aval(spec)
+    w = _hermitian_weights(fft_lengths[-1], a.shape[-1]) / math.prod(fft_lengths)
+    w = sh.broadcast_in_dim((1 / w if invert else w).astype(a.dtype), a.shape, (a.ndim - 1,))
+    return bi.mul(spec, w)
+
+
 def _fft_transpose(ct, x, *, fft_type, fft_lengths):
     ct = instantiate(ct)
-    if fft_type in ("fft", "ifft"):
+    if fft_type in ("fft", "ifft"):   # symmetric matrices
         return [fft(ct, fft_type, fft_lengths)]
-    a = get_aval(ct)
-    if fft_type == "rfft":
-        n, m = fft_lengths[-1], a.shape[-1]
-        cfg = ((0, 0, 0),) * (a.ndim - 1) + ((0, n - m, 0),)
-        full = sh.pad(ct, np.zeros((), a.dtype), cfg)
-        return [ew.real(fft(full, "fft", fft_lengths))]
-    # irfft: the Hermitian weighting, then conjugate (JAX's convention)
-    spec = fft(ct, "rfft", fft_lengths)
-    s = get_aval(spec)
-    w = _hermitian_weights(fft_lengths[-1], s.shape[-1]) / math.prod(fft_lengths)
-    w = sh.broadcast_in_dim(w.astype(s.dtype), s.shape, (s.ndim - 1,))
-    return [ew.conj(bi.mul(spec, w))]
+    if fft_type == "rfft":   # Re(fft(pad(ct))) is N * irfft(conj(ct) / c)
+        return [fft(_weighted(ew.conj(ct), fft_lengths, True), "irfft", fft_lengths)]
+    return [ew.conj(_weighted(fft(ct, "rfft", fft_lengths), fft_lengths, False))]
 
 
 def _fft_batch(vals, dims, *, fft_type, fft_lengths):
