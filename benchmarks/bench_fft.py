@@ -8,7 +8,9 @@ as one ``irfft`` (``funcad/primitives/fft.py``). Variants:
 * ``numpy rfft + hand-written adjoint``: the baseline, ``X = rfft(x)``, then
   ``n * irfft((X - Y) / c)`` with the Hermitian weights ``c`` (1 at 0 and n/2, 2 elsewhere);
 * ``funcad.jit(funcad.grad)``: the generated code calls rocket-fft's compiled FFT when it is
-  installed (NumPy's through object mode otherwise: the label says which);
+  installed, and, for comparison, NumPy's through object mode (what funcad falls back to
+  without rocket-fft); the n = 64 case also gives each one's first call (trace and compile,
+  in an empty cache directory; the first compile in a process also imports rocket-fft);
 * ``jax.jit(jax.grad)`` when JAX is installed.
 
 A second case times one transform alone (NumPy's ``rfft`` against a jitted ``fnp.fft.rfft``),
@@ -19,19 +21,28 @@ Goal (issue 12): within 1.2x of NumPy's FFT time per transform, at least as fast
 """
 from __future__ import annotations
 
+import contextlib
+import tempfile
+import time
+import warnings
+
 import numpy as np
 
 import funcad
 import funcad.numpy as fnp
+from funcad import lax
 from benchmarks.harness import Case
 from benchmarks.optional import optional_import
-from funcad.primitives.fft import rocket_fft_available
+from funcad.primitives import fft as fft_mod
 
 
 def loss(m, y):
+    """The misfit written with the NumPy-like module ``m`` (funcad's real/imag from lax)."""
+    real, imag = (lax.real, lax.imag) if m is fnp else (m.real, m.imag)
+
     def f(x):
         r = m.fft.rfft(x) - y
-        return 0.5 * m.sum(m.real(r) ** 2 + m.imag(r) ** 2)
+        return 0.5 * m.sum(real(r) ** 2 + imag(r) ** 2)
     return f
 
 
@@ -47,6 +58,33 @@ def numpy_grad(y):
     return g
 
 
+@contextlib.contextmanager
+def _backend(objmode: bool):
+    """Lower FFTs through NumPy in object mode (as without rocket-fft) when ``objmode``, in a
+    fresh cache directory, so the first call's time is a whole compile."""
+    saved, old_dir = fft_mod.rocket_fft_available, funcad.config.cache_dir
+    with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
+        warnings.simplefilter("ignore", fft_mod.FFTPerformanceWarning)
+        funcad.config.update("cache_dir", d)
+        funcad.clear_caches()   # the same source compiled for another n is in memory
+        if objmode:
+            fft_mod.rocket_fft_available = lambda: False
+        try:
+            yield
+        finally:
+            fft_mod.rocket_fft_available = saved
+            funcad.config.update("cache_dir", old_dir)
+
+
+def _compiled(make, x, objmode):
+    """``make()`` jitted and called once under the backend: (the callable, seconds)."""
+    with _backend(objmode):
+        fn = funcad.jit(make())
+        t0 = time.perf_counter()
+        fn(x)
+        return fn, time.perf_counter() - t0
+
+
 def _grad_case(n, jax):
     rng = np.random.default_rng(0)
     x = rng.normal(size=n)
@@ -56,18 +94,23 @@ def _grad_case(n, jax):
     v, h = rng.normal(size=n), 1e-6
     fd = (loss(np, y)(x + h * v) - loss(np, y)(x - h * v)) / (2 * h)
     np.testing.assert_allclose(np.dot(ref, v), fd, rtol=1e-6)
-    gf = funcad.jit(funcad.grad(loss(fnp, y)))
-    np.testing.assert_allclose(gf(x), ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
-    backend = "rocket-fft" if rocket_fft_available() else "NumPy in object mode"
-    v = {"numpy rfft + hand-written adjoint": lambda g=numpy_grad(y): g(x),
-         f"funcad.jit(funcad.grad) ({backend})": lambda: gf(x)}
+    v = {"numpy rfft + hand-written adjoint": lambda g=numpy_grad(y): g(x)}
+    compile_times = {}
+    for objmode in ((False, True) if fft_mod.rocket_fft_available() else (True,)):
+        label = "NumPy in object mode" if objmode else "rocket-fft"
+        gf, t = _compiled(lambda: funcad.grad(loss(fnp, y)), x, objmode)
+        np.testing.assert_allclose(gf(x), ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
+        v[f"funcad.jit(funcad.grad) ({label})"] = lambda gf=gf: gf(x)
+        compile_times[f"first call, trace + compile ({label})"] = t
     if jax:
         import jax.numpy as jnp
         gj = jax.jit(jax.grad(loss(jnp, jnp.asarray(y))))
         np.testing.assert_allclose(gj(x), ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
         v["jax.jit(jax.grad)"] = lambda: gj(x).block_until_ready()
-    return Case(f"jit(grad) of 0.5*sum(|rfft(x) - Y|^2), n={n}", v,
-                "numpy rfft + hand-written adjoint", "two transforms per gradient")
+    c = Case(f"jit(grad) of 0.5*sum(|rfft(x) - Y|^2), n={n}", v,
+             "numpy rfft + hand-written adjoint", "two transforms per gradient")
+    c.fixed = compile_times if n < 2 ** 10 else {}
+    return c
 
 
 def cases():

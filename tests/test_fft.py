@@ -68,7 +68,7 @@ def _close(a, b, tol=1e-10):
 
 def _real_loss(y):
     # a real loss of a real or complex output, with no symmetry that would hide a sign
-    re, im = (fnp.real(y), fnp.imag(y)) if np.iscomplexobj(y) else (y, 0.0 * y)
+    re, im = (lax.real(y), lax.imag(y)) if np.iscomplexobj(y) else (y, 0.0 * y)
     w = np.linspace(0.5, 1.5, re.size).reshape(re.shape)
     return fnp.sum(w * re * re + 0.7 * im * im * im + 0.3 * re * im)
 
@@ -131,11 +131,12 @@ def test_fftfreq_rfftfreq(n, d):
     _close(g, -np.sum(np.fft.rfftfreq(n, 1.0) * np.arange(n // 2 + 1)) / d ** 2)
 
 
-@pytest.mark.parametrize("axes", [None, 0, 1, (0, 1), (1,), ()])
-@pytest.mark.parametrize("shape", [(5,), (4, 7), (3, 4, 5)])
+SHIFTS = [((5,), None), ((5,), 0), ((5,), ()), ((4, 7), None), ((4, 7), 1), ((4, 7), (0, 1)),
+          ((4, 7), (1,)), ((3, 4, 5), None), ((3, 4, 5), (2, 0)), ((3, 4, 5), -1)]
+
+
+@pytest.mark.parametrize("shape,axes", SHIFTS)
 def test_fftshift(shape, axes):
-    if axes is not None and np.max(axes, initial=0) >= len(shape):
-        pytest.skip("axis beyond the rank")
     x = RNG.normal(size=shape)
     for name in ("fftshift", "ifftshift"):
         want = getattr(np.fft, name)(x, axes=axes)
@@ -149,7 +150,7 @@ def test_fftshift(shape, axes):
 
 
 def test_all_numpy_names_exist():
-    names = [n for n in dir(np.fft) if not n.startswith("_") and callable(getattr(np.fft, n))]
+    names = [n for n in dir(np.fft) if not n.startswith("_") and n != "test"]
     assert len(names) == 18 and set(names) == set(fnp.fft.__all__), names
     for n in names:
         assert getattr(fnp.fft, n).__doc__
@@ -157,8 +158,8 @@ def test_all_numpy_names_exist():
 
 def test_plain_numpy_on_tracers_dispatches():
     x = _cplx((6,))
-    g = funcad.grad(lambda v: np.sum(np.real(np.fft.fft(v)) ** 2))(x)
-    _close(g, funcad.grad(lambda v: fnp.sum(fnp.real(fnp.fft.fft(v)) ** 2))(x))
+    g = funcad.grad(lambda v: np.sum(lax.real(np.fft.fft(v, norm="ortho")) ** 2))(x)
+    _close(g, funcad.grad(lambda v: fnp.sum(lax.real(fnp.fft.fft(v, norm="ortho")) ** 2))(x))
 
 
 # -- jit backends --------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def test_object_mode_fallback(monkeypatch):
     _close(a, np.fft.irfft(y * y, 10))
     _close(b, np.fft.ifft2(np.fft.fft(y, axis=0)))
     assert "numba.objmode" in funcad.jit(f).lower(x).source
-    g = funcad.jit(funcad.grad(lambda v: fnp.sum(fnp.real(fnp.fft.rfft(v)) ** 2)))
+    g = funcad.jit(funcad.grad(lambda v: fnp.sum(lax.real(fnp.fft.rfft(v)) ** 2)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # warned once per process only
         _close(g(x[0]), _np_grad(lambda v: np.sum(np.real(np.fft.rfft(v)) ** 2), x[0]), 1e-6)

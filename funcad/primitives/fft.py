@@ -86,6 +86,7 @@ def _fft_abstract(x, *, fft_type, fft_lengths):
 
 
 def _fft_impl(x, *, fft_type, fft_lengths):
+    _fft_abstract(get_aval(x), fft_type=fft_type, fft_lengths=fft_lengths)   # NumPy would pad
     axes = tuple(range(x.ndim - len(fft_lengths), x.ndim))
     if fft_type == "fft":
         out, dt = np.fft.fftn(x, axes=axes), x.dtype
