@@ -5,6 +5,7 @@ are driven by the generic harness in tests/test_primitives.py and tests/test_jit
 
 ``grad`` of a real loss of a complex input follows JAX: ``dL/dRe(z) - i dL/dIm(z)``.
 """
+import os
 import warnings
 
 import numpy as np
@@ -163,6 +164,21 @@ def test_plain_numpy_on_tracers_dispatches():
 
 
 # -- jit backends --------------------------------------------------------------------------------
+
+@pytest.mark.skipif(os.environ.get("CI") != "true", reason="rocket-fft is optional outside CI")
+def test_ci_installs_rocket_fft():
+    # the test extra declares rocket-fft, so CI's fresh environment must have it
+    assert fft_mod.rocket_fft_available()
+
+
+def test_integer_and_bool_inputs_convert_as_numpy():
+    for x in (np.arange(6), np.arange(6) % 2 == 0):
+        for name in ("fft", "rfft", "ihfft", "fftn"):
+            want = getattr(np.fft, name)(x)
+            got = funcad.jit(getattr(fnp.fft, name))(x)
+            assert got.dtype == want.dtype, (name, x.dtype)
+            _close(got, want)
+
 
 def test_jit_source_names_its_backend():
     x = _cplx((4, 8))
