@@ -26,19 +26,31 @@ from funcad.lowering import Lowering
 # ---------------------------------------------------------------------------------------------
 # Dtypes and abstract values
 
-SUPPORTED_DTYPES = tuple(np.dtype(d) for d in ("float64", "float32", "int64", "int32", "bool"))
+SUPPORTED_DTYPES = tuple(np.dtype(d) for d in ("float64", "float32", "int64", "int32", "bool",
+                                                "complex128", "complex64"))
 _SUPPORTED = frozenset(SUPPORTED_DTYPES)
 float64 = np.dtype("float64")
 float32 = np.dtype("float32")
 int64 = np.dtype("int64")
 int32 = np.dtype("int32")
 bool_ = np.dtype("bool")
+complex128 = np.dtype("complex128")
+complex64 = np.dtype("complex64")
 
-_SHORT = {"float64": "f64", "float32": "f32", "int64": "i64", "int32": "i32", "bool": "bool"}
+_SHORT = {"float64": "f64", "float32": "f32", "int64": "i64", "int32": "i32", "bool": "bool",
+          "complex128": "c128", "complex64": "c64"}
+# the real dtype of each complex one (abs, real, imag) and back (complex)
+REAL_OF = {complex128: float64, complex64: float32}
+COMPLEX_OF = {float64: complex128, float32: complex64}
 
 
 def is_float(dtype) -> bool:
-    return np.dtype(dtype).kind == "f"
+    """True for the differentiable dtypes: real floats and complex (NumPy's "inexact")."""
+    return np.dtype(dtype).kind in "fc"
+
+
+def is_complex(dtype) -> bool:
+    return np.dtype(dtype).kind == "c"
 
 
 def check_dtype(dtype, who: str = "funcad") -> np.dtype:
@@ -54,8 +66,8 @@ def check_dtype(dtype, who: str = "funcad") -> np.dtype:
         if dt == s:
             return s
     raise TypeError(
-        f"{who}: unsupported dtype {dt}. funcad supports float64, float32, int64, int32 and "
-        f"bool; convert with .astype(...) first.")
+        f"{who}: unsupported dtype {dt}. funcad supports float64, float32, int64, int32, "
+        f"bool, complex128 and complex64; convert with .astype(...) first.")
 
 
 # The caches of this section (see funcad/_memo.py): avals interned by ShapedArray, and
@@ -118,7 +130,7 @@ class ShapedArray:
         return f"ShapedArray({self.str_short()})"
 
 
-_PY_SCALAR_DTYPES = {bool: bool_, int: int64, float: float64}
+_PY_SCALAR_DTYPES = {bool: bool_, int: int64, float: float64, complex: complex128}
 _ndarray = np.ndarray
 
 
@@ -163,7 +175,7 @@ def get_aval(x) -> ShapedArray:
             raise int_overflow(x, int64)
         return ShapedArray((), _PY_SCALAR_DTYPES[int if not isinstance(x, float) else float])
     if isinstance(x, complex):
-        raise TypeError("funcad: complex numbers are not supported yet; got a complex value.")
+        return ShapedArray((), complex128)
     raise TypeError(f"funcad: value of type {type(x).__name__} is not a valid array; "
                     f"use a NumPy array or a Python scalar.")
 

@@ -201,6 +201,8 @@ class _Names:
                 return str(bool(v))
             if a.aval.dtype.kind == "f":
                 return f"{float(v)!r}:{a.aval.str_short()}"
+            if a.aval.dtype.kind == "c":
+                return f"{complex(v)!r}:{a.aval.str_short()}"
             return f"{int(v)}:{a.aval.str_short()}"
         if a not in self.names:
             self.names[a] = _var_name(len(self.names))

@@ -44,6 +44,7 @@ DEFAULT_SHAPE = (3, 4)
 
 # eps, atol, rtol for finite differences; the tight tolerance compares two exact derivatives.
 _FD_TOL = {np.dtype("float64"): (1e-4, 1e-5, 1e-5), np.dtype("float32"): (3e-3, 3e-2, 3e-2)}
+# (complex leaves use the tolerances of their parts' precision: see _worst_float)
 _TIGHT = {np.dtype("float64"): 1e-9, np.dtype("float32"): 1e-4}
 
 
@@ -114,22 +115,27 @@ def assert_trees_close(actual, expected, atol=1e-10, rtol=1e-10, what: str = "va
             raise AssertionError(f"{where}: shape {a.shape}, expected {e.shape}")
         if check_dtype and a.dtype != e.dtype:
             raise AssertionError(f"{where}: dtype {a.dtype}, expected {e.dtype}")
-        if a.dtype.kind == "f" or e.dtype.kind == "f":
+        if a.dtype.kind in "fc" or e.dtype.kind in "fc":
             np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=where)
         else:
             np.testing.assert_array_equal(a, e, err_msg=where)
 
 
 def _worst_float(*trees) -> np.dtype:
-    """float32 if any leaf is float32, else float64 (the tolerances to use)."""
-    f32 = any(np.asarray(x).dtype == np.float32 for t in trees for x in tree_flatten(t)[0])
+    """float32 if any leaf is float32 or complex64, else float64 (the tolerances to use)."""
+    f32 = any(np.asarray(x).dtype in (np.float32, np.complex64)
+              for t in trees for x in tree_flatten(t)[0])
     return np.dtype("float32") if f32 else np.dtype("float64")
 
 
 def _random_like(rng, tree):
-    """Standard normal leaves for float leaves of ``tree``; zeros for the others."""
+    """Standard normal leaves for float leaves of ``tree`` (complex leaves: standard normal
+    real and imaginary parts, a random complex direction); zeros for the others."""
     def one(x):
         x = np.asarray(x)
+        if x.dtype.kind == "c":
+            return (rng.standard_normal(x.shape) + 1j * rng.standard_normal(x.shape)
+                    ).astype(x.dtype)
         if is_float(x.dtype):
             return np.asarray(rng.standard_normal(x.shape)).astype(x.dtype)
         return np.zeros(x.shape, x.dtype)
@@ -137,12 +143,15 @@ def _random_like(rng, tree):
 
 
 def _inner(a_tree, b_tree):
-    """Sum over float leaves of <a, b>, and the sum of |a * b| (the scale of the sum)."""
+    """Sum over float leaves of <a, b>, and the sum of |a * b| (the scale of the sum).
+
+    For complex leaves the pairing is ``Re(sum(a * b))``, with no conjugation: the one for
+    which JAX's (and funcad's) transposes are transposes, so ``<ct, J t> == <J^T ct, t>``."""
     total, scale = 0.0, 0.0
     for a, b in zip(_leaves(a_tree), _leaves(b_tree)):
         if is_float(a.dtype) and is_float(b.dtype):
-            p = a.astype(np.float64).ravel() * b.astype(np.float64).ravel()
-            total += float(np.sum(p))
+            p = a.astype(np.complex128).ravel() * b.astype(np.complex128).ravel()
+            total += float(np.sum(p).real)
             scale += float(np.sum(np.abs(p)))
     return total, scale
 
@@ -156,7 +165,8 @@ def _numerical_jvp(f, args, tangents, eps):
             x = np.asarray(x)
             if not is_float(x.dtype):
                 return x
-            return (x + sign * eps * np.asarray(t, np.float64)).astype(x.dtype)
+            return (x + sign * eps * np.asarray(t, np.complex128 if x.dtype.kind == "c"
+                                                else np.float64)).astype(x.dtype)
         return tree_map(one, args, tangents)
 
     hi, lo = f(*shift(1.0)), f(*shift(-1.0))
@@ -165,7 +175,8 @@ def _numerical_jvp(f, args, tangents, eps):
         a, b = np.asarray(a), np.asarray(b)
         if not is_float(a.dtype):
             return np.zeros(a.shape, a.dtype)
-        return ((a.astype(np.float64) - b.astype(np.float64)) / (2 * eps)).astype(a.dtype)
+        wide = np.complex128 if a.dtype.kind == "c" else np.float64
+        return ((a.astype(wide) - b.astype(wide)) / (2 * eps)).astype(a.dtype)
 
     return tree_map(diff, hi, lo)
 
@@ -455,7 +466,7 @@ class PrimCase:
     @property
     def differentiable(self) -> bool:
         """Float inputs, and a dtype the derivative checks use (float64 or test_args')."""
-        if self.dtype not in ("float64", "args"):
+        if self.dtype not in ("float64", "complex128", "args"):
             return False
         return any(is_float(np.asarray(a).dtype) for a in self.make(np.random.default_rng(0)))
 

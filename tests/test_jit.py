@@ -46,8 +46,8 @@ def _close(got, want, what=""):
     g, w = np.asarray(got), np.asarray(want)
     assert g.shape == w.shape, f"{what}: shape {g.shape} != {w.shape}"
     assert g.dtype == w.dtype, f"{what}: dtype {g.dtype} != {w.dtype}"
-    if w.dtype.kind == "f":
-        tol = 2e-5 if w.dtype == np.float32 else 1e-11
+    if w.dtype.kind in "fc":
+        tol = 2e-5 if w.dtype in (np.float32, np.complex64) else 1e-11
         np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=what)
     else:
         np.testing.assert_array_equal(g, w, err_msg=what)

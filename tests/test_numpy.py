@@ -58,6 +58,9 @@ def sample(rng, dtype, shape=(5,), positive=False):
         lo = 1 if positive else -6
         return rng.integers(lo, 7, shape).astype(dtype)
     x = rng.standard_normal(shape) * 2
+    if dtype.startswith("complex"):
+        x = x + 1j * rng.standard_normal(shape)  # "positive": a positive real part
+        return (x - 2 * np.real(x) * (np.real(x) < 0) + 0.1 if positive else x).astype(dtype)
     return (np.abs(x) + 0.1 if positive else x).astype(dtype)
 
 
@@ -82,8 +85,8 @@ def assert_same(out, ref, what=""):
     out = np.asarray(out)
     assert out.dtype == ref.dtype, f"{what}: dtype {out.dtype}, NumPy gives {ref.dtype}"
     assert out.shape == ref.shape, f"{what}: shape {out.shape}, NumPy gives {ref.shape}"
-    if ref.dtype.kind == "f":
-        rtol = 2e-6 if ref.dtype == np.float32 else 1e-12
+    if ref.dtype.kind in "fc":
+        rtol = 2e-6 if ref.dtype in (np.float32, np.complex64) else 1e-12
         ok = np.isclose(out, ref, rtol=rtol, atol=0) | (np.isnan(out) & np.isnan(ref))
         assert ok.all(), f"{what}: values differ\n got {out}\n NumPy {ref}"
     else:

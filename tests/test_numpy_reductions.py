@@ -62,6 +62,11 @@ def test_single_axis_reductions(name):
             kws = [dict(axis=axis)] + ([dict(axis=axis, keepdims=True)]
                                        if name.startswith("arg") else [])
             for kw in kws:
+                if name.startswith("arg") and dt.startswith("complex"):
+                    # NumPy orders complex numbers; JAX (and funcad) refuse to
+                    with pytest.raises(TypeError, match=f"lax.{name}.*complex"):
+                        traced(lambda a: getattr(fnp, name)(a, **kw), x)
+                    continue
                 ref = _np_call(name, x, **kw)
                 what = f"fnp.{name}({dt}, {kw})"
                 assert_same(getattr(fnp, name)(x, **kw), ref, what + " eager")

@@ -81,14 +81,21 @@ def test_staging(case, data):
 # ---------------------------------------------------------------------------------------------
 # Derivatives
 
+def _random_tangent(rng, p):
+    """A standard normal tangent of p's shape and dtype (complex: both parts)."""
+    t = rng.standard_normal(p.shape)
+    if p.dtype.kind == "c":
+        t = t + 1j * rng.standard_normal(p.shape)
+    return np.asarray(t).astype(p.dtype)
+
+
 def _is_zero_derivative(case, args):
     """True when the primitive's jvp rule returns symbolic zeros for nonzero tangents."""
     if case.prim.jvp is None:
         return False  # check_grads then reports the missing rule
     rng = np.random.default_rng(1)
-    tangents = [np.asarray(rng.standard_normal(np.shape(a))).astype(np.asarray(a).dtype)
-                if np.asarray(a).dtype.kind == "f" else Zero(funcad.core.get_aval(a))
-                for a in args]
+    tangents = [_random_tangent(rng, np.asarray(a)) if np.asarray(a).dtype.kind in "fc"
+                else Zero(funcad.core.get_aval(a)) for a in args]
     _, t_out = case.prim.jvp(list(args), tangents, **case.params)
     t_out = t_out if case.prim.multiple_results else [t_out]
     return all(type(t) is Zero for t in t_out)
@@ -190,8 +197,8 @@ def test_vmap_of_jvp_is_jvp_of_vmap(case, seed):
     for in_axes, _ in _axes_patterns(ranks)[:4]:
         primals = _batched(case, seed, in_axes)
         rng = np.random.default_rng(seed)
-        tangents = [np.asarray(rng.standard_normal(p.shape)).astype(p.dtype)
-                    if p.dtype.kind == "f" else np.zeros_like(p) for p in primals]
+        tangents = [_random_tangent(rng, p) if p.dtype.kind in "fc" else np.zeros_like(p)
+                    for p in primals]
 
         def jvp_f(*pt):
             return funcad.jvp(f, pt[:n], pt[n:])

@@ -117,13 +117,17 @@ def test_rand_array_dtypes_and_ranges():
     b = testing.rand_array(rng, (50,), "bool")
     assert b.dtype == np.bool_ and 0 < b.sum() < 50
     assert testing.rand_array(rng, (), "float64").shape == ()
+    c = testing.rand_array(rng, (50,), "complex64", -1.0, 2.0)
+    assert c.dtype == np.complex64 and c.real.min() >= -1 and c.imag.max() <= 2
+    assert np.ptp(c.imag) > 1  # both parts are random
 
 
 def test_primitive_cases_from_declarations():
     plain = Primitive("t_plain", impl=np.sin, abstract_eval=lambda x: x, register=False,
                       domain=((0.5, 1.0),), xfail={"vmap[float32]": "known", "jvp": "gap"})
     cases = testing.primitive_cases([plain])
-    assert [c.dtype for c in cases] == ["float64", "float32", "int64", "int32", "bool"]
+    assert [c.dtype for c in cases] == ["float64", "float32", "int64", "int32", "bool",
+                                        "complex128", "complex64"]
     assert all(c.args(np.random.default_rng(0))[0].shape == testing.DEFAULT_SHAPE
                for c in cases)
     f32 = next(c for c in cases if c.dtype == "float32")

@@ -134,7 +134,7 @@ def _value_and_grad(fun, argnums, has_aux, allow_int, who):
         p_leaves = [_as_value(p) for p in p_leaves]
         if not allow_int:
             for leaf in p_leaves:
-                if get_aval(leaf).dtype.kind != "f":
+                if get_aval(leaf).dtype.kind not in "fc":
                     _raise_int_input(name, nums, dyn)
         outs, out_tree, aux, lin, mask = _linearize_tree(
             _partial_args(fun, args, kwargs, nums), p_leaves, p_tree, has_aux, "grad", name)

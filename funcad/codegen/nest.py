@@ -35,6 +35,8 @@ def _identity_value(op: str, dtype: np.dtype, empty: bool):
         return op == "min"
     if dtype.kind == "f":
         return -np.inf if op == "max" else np.inf
+    if dtype.kind == "c":   # the least and greatest in NumPy's lexicographic order
+        return complex(-np.inf, -np.inf) if op == "max" else complex(np.inf, np.inf)
     info = np.iinfo(dtype)
     return info.min if op == "max" else info.max
 
@@ -218,8 +220,9 @@ class NestEmitter:
                 low.em.line(f"{low.out(eqn.outvars[0])} = {self.ops[eqn][1]}")
         par = bool(r) and (0 not in axes or (t == 0 and bool(reds) and not direct and all(
             self.ops[e][0] in ("sum", "prod") for e in reds)))
-        n_trig = sum(1 for e in covered
-                     if type(e.prim.lowering) is Elementwise and e.prim.lowering.trig)
+        n_trig = sum(1 for e in covered   # complex sin/cos call cmath, never the kernels
+                     if type(e.prim.lowering) is Elementwise and e.prim.lowering.trig
+                     and e.outvars[0].aval.dtype.kind != "c")
         blocked = (r > 0 and self.fast and (not reds or t < r)
                    and "fsin_bounded" in fast_kernels() and 0 < n_trig
                    and low.fn.kernel_sites + 2 * n_trig <= KERNEL_BUDGET
@@ -369,6 +372,11 @@ class NestEmitter:
             em.line(f"{target} *= {v}")
         elif dt == np.bool_:
             em.line(f"{target} = {target} {'|' if op == 'max' else '&'} {v}")
+        elif dt.kind == "c":   # NumPy's lexicographic order; NaN wins
+            v = self.hoist(v)
+            c = ">" if op == "max" else "<"
+            em.line(f"{target} = {v} if {v}.real {c} {target}.real or ({v}.real == "
+                    f"{target}.real and {v}.imag {c} {target}.imag) or {v} != {v} else {target}")
         elif dt == np.float64 and f"f{op}imum" in fast_kernels():
             # llvm.maximum/minimum: NaN-propagating like np.max, and vectorizable
             self.use(f"f{op}imum")

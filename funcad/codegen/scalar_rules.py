@@ -38,6 +38,10 @@ def literal(value, dtype) -> str:
     dt = np.dtype(dtype)
     if dt == np.bool_:
         return "True" if bool(value) else "False"
+    if dt.kind == "c":
+        v = complex(value)
+        text = f"complex({literal(v.real, 'float64')}, {literal(v.imag, 'float64')})"
+        return text if dt == np.complex128 else f"np.complex64({text})"
     if dt.kind == "f":
         v = float(value)
         if math.isnan(v):
@@ -58,9 +62,13 @@ def literal(value, dtype) -> str:
 def math_call(exact: str, fast: str | None = None):
     """``<exact>(x)`` (libm through ``math``/``np``), or ``<fast>(x)`` from fastmath for
     float64 (and for float32 via a float64 round trip, which is still faster than scalar libm)
-    when fast math is on."""
+    when fast math is on. Complex operands call ``cmath``'s function of the same name, never
+    a fast kernel (they are real-only)."""
     def rule(sc, args, avals, out, params):
         (x,) = args
+        if avals[0].dtype.kind == "c":
+            z = f"cmath.{exact.split('.')[-1]}({x})"
+            return z if out.dtype == np.complex128 else f"np.complex64({z})"
         if fast is not None and sc.fast and fast in fast_kernels():
             if out.dtype == np.float32:
                 return f"np.float32({sc.trig(fast, f'np.float64({x})')})"

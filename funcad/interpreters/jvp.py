@@ -61,7 +61,7 @@ class JVPInterpreter(Interpreter):
         if tangent is None or type(tangent) is Zero:
             return primal
         a = get_aval(primal)
-        if a.dtype.kind != "f":
+        if a.dtype.kind not in "fc":
             return primal
         return JVPTracer(self, primal, tangent, a)
 
@@ -120,14 +120,14 @@ class JVPInterpreter(Interpreter):
             return primal_out
         if type(primal_out) is _ndarray:
             dt = primal_out.dtype
-            if dt.kind != "f":
+            if dt.kind not in "fc":
                 return primal_out
             a = _AVALS.get((primal_out.shape, dt))
             if a is None:
                 a = get_aval(primal_out)
         else:
             a = get_aval(primal_out)
-            if a.dtype.kind != "f":
+            if a.dtype.kind not in "fc":
                 return primal_out
         return JVPTracer(self, primal_out, tangent_out, a)
 

@@ -29,12 +29,13 @@ from funcad.core import Tracer, check_dtype, get_aval, scalar_array
 
 SUPPORTED = _SUPPORTED = core._SUPPORTED
 _ndarray = np.ndarray
-_PY_WEAK = (int, float)
+_PY_WEAK = (int, float, complex)
 # Scalar types whose dtype funcad supports, with the dtype each one stands for.
 _SCALAR_DTYPES = {int: np.dtype("int64"), float: np.dtype("float64"), bool: np.dtype("bool"),
                   np.float64: np.dtype("float64"), np.float32: np.dtype("float32"),
                   np.int64: np.dtype("int64"), np.int32: np.dtype("int32"),
-                  np.bool_: np.dtype("bool")}
+                  np.bool_: np.dtype("bool"), complex: np.dtype("complex128"),
+                  np.complex128: np.dtype("complex128"), np.complex64: np.dtype("complex64")}
 # What the eager path may hand to NumPy as is: arrays and scalars, never a tracer or a list.
 EAGER_TYPES = frozenset([np.ndarray, *_SCALAR_DTYPES])
 # NumPy computes some functions of booleans in float16 or int8; funcad uses its defaults.
@@ -66,7 +67,7 @@ def is_plain(x) -> bool:
     if isinstance(x, np.dtype) or (isinstance(x, type) and issubclass(x, (np.generic, int,
                                                                           float))):
         return np.dtype(x) in _SUPPORTED  # a dtype argument, e.g. sum(x, dtype=...)
-    return not isinstance(x, (complex, str))
+    return not isinstance(x, str)
 
 
 def is_option(x) -> bool:
@@ -83,7 +84,7 @@ def holds(out) -> bool:
         return out.dtype in _SUPPORTED
     if isinstance(out, (tuple, list)):
         return all(holds(o) for o in out)
-    return not isinstance(out, (str, complex))
+    return not isinstance(out, str)
 
 
 def eager(np_fn: Callable):
@@ -125,7 +126,7 @@ def has_tracer(x) -> bool:
 # Dtypes
 
 def is_weak(x) -> bool:
-    """Python ints and floats are weakly typed (NEP 50): they take the other operand's dtype."""
+    """Python ints, floats and complex numbers are weakly typed (NEP 50): they take the other operand's dtype."""
     return type(x) in _PY_WEAK
 
 
@@ -172,9 +173,10 @@ def result_type(*args) -> np.dtype:
 
 
 def float_dtype(*args) -> np.dtype:
-    """The dtype of a float-valued function: float32 stays, everything else is float64."""
+    """The dtype of a float-valued function: float32 and complex stay, everything else is
+    float64."""
     dt = result_type(*args)
-    return dt if dt.kind == "f" else np.dtype("float64")
+    return dt if dt.kind in "fc" else np.dtype("float64")
 
 
 _loops_memo = Memo("numpy: ufunc loops by (ufunc, operand dtypes)", 4096)
@@ -224,8 +226,6 @@ def asarray_of(x, dtype):
         get_aval(x)   # refuses a masked array, whose mask np.asarray would drop
     if isinstance(x, (list, tuple)):
         return asarray_of(to_value(x), dtype)
-    if isinstance(x, complex):
-        raise TypeError("funcad.numpy: complex numbers are not supported")
     if type(x) in _PY_WEAK:
         return scalar_array(x, dtype)  # OverflowError for ints out of range, as NumPy
     a = np.asarray(x)

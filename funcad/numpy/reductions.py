@@ -45,7 +45,7 @@ def _acc_dtype(dt, dtype, who):
 def _mean_dtype(dt, dtype, who):
     if dtype is not None:
         return check_dtype(dtype, who)
-    return dt if dt.kind == "f" else np.dtype("float64")
+    return dt if dt.kind in "fc" else np.dtype("float64")
 
 
 def _count(shape, axes) -> int:
@@ -107,7 +107,9 @@ def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
     m = lax.div(lax.reduce_sum(a, axes), float(n))
     d = lax.sub(a, lax.broadcast_in_dim(m, av.shape, tuple(i for i in range(av.ndim)
                                                             if i not in axes)))
-    s = lax.reduce_sum(lax.mul(d, d), axes)
+    # complex: NumPy's mean of |d|**2, a real number
+    sq = lax.real(lax.mul(d, lax.conj(d))) if d.dtype.kind == "c" else lax.mul(d, d)
+    s = lax.reduce_sum(sq, axes)
     return _keep(lax.div(s, float(builtins.max(n - ddof, 0))), av.shape, axes, keepdims)
 
 
@@ -275,7 +277,7 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
 
 def _nan_to_zero(a):
     a = to_value(a)
-    if get_aval(a).dtype.kind != "f":
+    if get_aval(a).dtype.kind not in "fc":
         return a
     return lax.select_n(lax.ne(a, a), a, scalar_like(0, a))
 
@@ -290,7 +292,7 @@ def nansum(a, axis=None, dtype=None, keepdims=False):
 def nanmean(a, axis=None, dtype=None, keepdims=False):
     """``numpy.nanmean``: the mean of the non-NaN elements."""
     a = to_value(a)
-    if get_aval(a).dtype.kind != "f":
+    if get_aval(a).dtype.kind not in "fc":
         return mean(a, axis=axis, dtype=dtype, keepdims=keepdims)
     n = sum(logical_not(isnan(a)), axis=axis, keepdims=keepdims)
     s = sum(_nan_to_zero(a), axis=axis, dtype=dtype, keepdims=keepdims)

@@ -19,7 +19,7 @@ import numpy as np
 from funcad import lax
 from funcad._memo import Memo
 from funcad.core import ConcretizationError, Tracer, get_aval, scalar_array
-from funcad.primitives.binary import add_p, and_p, mul_p, or_p
+from funcad.primitives.binary import add_p, and_p, lexicographic, mul_p, or_p
 from funcad.primitives.shape import broadcast_in_dim_p
 from funcad.numpy._util import (EAGER_TYPES as _EAGER_TYPES, SUPPORTED as _SUPPORTED,
                                 broadcast_shapes, broadcast_to, float_dtype, is_plain, promote,
@@ -214,6 +214,37 @@ def _one(x):
 # Unary math (NumPy's loops are float for these: ints compute in float64)
 
 _LN2 = math.log(2.0)
+
+
+def _parts(x):
+    return lax.real(x), lax.imag(x)
+
+
+def _complex_or(real_fn, complex_fn):
+    """``real_fn`` for real operands, ``complex_fn`` (from real primitives) for complex."""
+    return lambda x: complex_fn(x) if _dt(x).kind == "c" else real_fn(x)
+
+
+def _expm1_complex(z):
+    # exp(x) cos(y) - 1 as expm1(x) cos(y) - 2 sin(y/2)**2: no cancellation near 0
+    x, y = _parts(z)
+    s = lax.sin(lax.mul(y, 0.5))
+    re = lax.sub(lax.mul(lax.expm1(x), lax.cos(y)), lax.mul(lax.mul(s, s), 2.0))
+    return lax.complex_(re, lax.mul(lax.exp(x), lax.sin(y)))
+
+
+def _log1p_complex(z):
+    # log|1 + z| = log1p(x (2 + x) + y**2) / 2 (accurate near 0), arg(1 + z)
+    x, y = _parts(z)
+    re = lax.mul(lax.log1p(lax.add(lax.mul(x, lax.add(x, 2.0)), lax.mul(y, y))), 0.5)
+    return lax.complex_(re, lax.atan2(y, lax.add(x, 1.0)))
+
+
+def _rint_complex(z):
+    x, y = _parts(z)
+    return lax.complex_(lax.round(x), lax.round(y))
+
+
 for _name, _np_fn, _lax_fn in [
         ("sin", np.sin, lax.sin), ("cos", np.cos, lax.cos), ("tan", np.tan, lax.tan),
         ("arcsin", np.arcsin, lax.asin), ("arccos", np.arccos, lax.acos),
@@ -221,9 +252,11 @@ for _name, _np_fn, _lax_fn in [
         ("cosh", np.cosh, lax.cosh), ("tanh", np.tanh, lax.tanh),
         ("arcsinh", np.arcsinh, lax.asinh), ("arccosh", np.arccosh, lax.acosh),
         ("arctanh", np.arctanh, lax.atanh), ("exp", np.exp, lax.exp),
-        ("exp2", np.exp2, lax.exp2), ("expm1", np.expm1, lax.expm1),
-        ("log", np.log, lax.log), ("log1p", np.log1p, lax.log1p),
-        ("sqrt", np.sqrt, lax.sqrt), ("cbrt", np.cbrt, lax.cbrt), ("rint", np.rint, lax.round),
+        ("exp2", np.exp2, _complex_or(lax.exp2, lambda z: lax.exp(lax.mul(z, _LN2)))),
+        ("expm1", np.expm1, _complex_or(lax.expm1, _expm1_complex)),
+        ("log", np.log, lax.log), ("log1p", np.log1p, _complex_or(lax.log1p, _log1p_complex)),
+        ("sqrt", np.sqrt, lax.sqrt), ("cbrt", np.cbrt, lax.cbrt),
+        ("rint", np.rint, _complex_or(lax.round, _rint_complex)),
         ("log2", np.log2, lambda x: lax.mul(lax.log(x), 1.0 / _LN2)),
         ("log10", np.log10, lambda x: lax.mul(lax.log(x), 1.0 / math.log(10.0))),
         ("deg2rad", np.deg2rad, lambda x: lax.mul(x, math.pi / 180.0)),
@@ -256,7 +289,7 @@ _ufunc(np.square, lambda x: lax.integer_pow(x, 2))
 
 
 def _reciprocal_body(x):
-    if _dt(x).kind == "f":
+    if _dt(x).kind in "fc":
         return lax.div(scalar_like(1, x), x)
     # integers: 1 // x truncated, and the most negative integer for 1 // 0, as NumPy
     zero = lax.eq(x, _zero(x))
@@ -349,7 +382,7 @@ def divmod(x, y, /):  # noqa: A001
 
 
 def _power_body(x, y):
-    if _dt(x).kind == "f":
+    if _dt(x).kind in "fc":
         return lax.pow(x, y)
     return _int_power(x, y)
 
@@ -382,7 +415,7 @@ def _power_traced(x, y):
     loop = ufunc_loop("fnp.power", np.power, (x, y))
     if type(y) is int and not isinstance(x, (int, float)):
         # x ** 2 and friends: integer_pow is cheaper and exact for integers
-        if loop[0].kind != "f" and y < 0:
+        if loop[0].kind not in "fc" and y < 0:
             raise ValueError("fnp.power: integers to negative integer powers are not "
                              "allowed; make the base a float")
         (x,) = promote_to("fnp.power", (x,), loop[:1])
@@ -397,12 +430,16 @@ _ufunc(np.maximum, lax.max, scalars=True)
 _ufunc(np.minimum, lax.min, scalars=True)
 
 
+def _isnan(x):
+    return lax.ne(x, x)  # complex too: NaN in either part
+
+
 def _fmax_body(pick):
     def body(x, y):
-        if _dt(x).kind != "f":
+        if _dt(x).kind not in "fc":
             return pick(x, y)
         # NaN loses: take the other operand where one is NaN
-        return lax.select_n(lax.ne(x, x), lax.select_n(lax.ne(y, y), pick(x, y), x), y)
+        return lax.select_n(_isnan(x), lax.select_n(_isnan(y), pick(x, y), x), y)
     return body
 
 
@@ -460,12 +497,22 @@ _ufunc(np.heaviside, _heaviside_body)
 
 for _name, _np_fn, _lax_fn in [
         ("equal", np.equal, lax.eq), ("not_equal", np.not_equal, lax.ne),
-        ("less", np.less, lax.lt), ("less_equal", np.less_equal, lax.le),
-        ("greater", np.greater, lax.gt), ("greater_equal", np.greater_equal, lax.ge),
         ("bitwise_and", np.bitwise_and, lax.and_), ("bitwise_or", np.bitwise_or, lax.or_),
         ("bitwise_xor", np.bitwise_xor, lax.xor), ("invert", np.invert, lax.not_)]:
     _ufunc(_np_fn, _lax_fn, _name, scalars=_np_fn.nin == 2)
 _alias("bitwise_not", invert)  # noqa: F821
+
+
+def _ordering(cmp):
+    # lax's orderings refuse complex (JAX's rule); NumPy orders it lexicographically
+    return lambda x, y: lexicographic(cmp, x, y) if _dt(x).kind == "c" else cmp(x, y)
+
+
+for _name, _np_fn, _lax_fn in [
+        ("less", np.less, lax.lt), ("less_equal", np.less_equal, lax.le),
+        ("greater", np.greater, lax.gt), ("greater_equal", np.greater_equal, lax.ge)]:
+    _p = _bound_prim(_lax_fn)
+    _ufunc(_np_fn, _ordering(_lax_fn), _name, scalars=True, prims={"f": _p, "i": _p, "b": _p})
 
 
 def to_bool(x):
@@ -484,10 +531,11 @@ def _constant_bool(value):
     return lambda x: lax.full(get_aval(x).shape, value, np.bool_)
 
 
-_ufunc(np.isnan, lambda x: lax.ne(x, x) if _dt(x).kind == "f" else _constant_bool(False)(x))
-_ufunc(np.isinf, lambda x: _is_inf(x) if _dt(x).kind == "f" else _constant_bool(False)(x))
+# complex: a NaN or an infinity in either part (|x| is inf when a part is, even with a NaN)
+_ufunc(np.isnan, lambda x: lax.ne(x, x) if _dt(x).kind in "fc" else _constant_bool(False)(x))
+_ufunc(np.isinf, lambda x: _is_inf(x) if _dt(x).kind in "fc" else _constant_bool(False)(x))
 _ufunc(np.isfinite, lambda x: lax.not_(lax.or_(lax.ne(x, x), _is_inf(x)))
-       if _dt(x).kind == "f" else _constant_bool(True)(x))
+       if _dt(x).kind in "fc" else _constant_bool(True)(x))
 
 
 # sinc's Taylor series in u = pi x, used where |u| < _SINC_SERIES_BELOW: 1 - u²/3! + u⁴/5! - ...

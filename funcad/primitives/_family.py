@@ -35,7 +35,7 @@ def strict_same(name: str, avals, what="operands"):
 
 def check_kind(name: str, aval: ShapedArray, kinds: str):
     if aval.dtype.kind not in kinds:
-        want = {"f": "floating", "i": "integer", "b": "boolean"}
+        want = {"f": "floating", "i": "integer", "b": "boolean", "c": "complex"}
         raise TypeError(f"lax.{name} does not accept dtype {aval.dtype}; it needs "
                         f"{' or '.join(want[k] for k in kinds)} inputs.")
 
@@ -126,13 +126,13 @@ def scalar_of(c, x):
     return np.asarray(c, get_aval(x).dtype)
 
 
-PY_SCALARS = (int, float, bool)
+PY_SCALARS = (int, float, bool, complex)
 
 
 def coerce2(x, y):
-    if isinstance(x, (int, float, bool)) and not isinstance(y, (int, float, bool)):
+    if isinstance(x, PY_SCALARS) and not isinstance(y, PY_SCALARS):
         return scalar_of(x, y), y
-    if isinstance(y, (int, float, bool)):
+    if isinstance(y, PY_SCALARS):
         return x, scalar_of(y, x)
     return x, y
 
@@ -151,7 +151,8 @@ def rand_array(rng: np.random.Generator, shape: Sequence[int], dtype="float64",
     shape : sequence of int
         Shape of the result.
     dtype : dtype, optional
-        Floats are uniform in ``[lo, hi)``; integers uniform on the integers in ``[lo, hi]``;
+        Floats are uniform in ``[lo, hi)``; complex numbers have real and imaginary parts
+        uniform in ``[lo, hi)`` (a square of the complex plane); integers uniform on the integers in ``[lo, hi]``;
         bools are fair coin flips.
     lo, hi : float, optional
         The range (the primitive's domain for one argument).
@@ -164,6 +165,8 @@ def rand_array(rng: np.random.Generator, shape: Sequence[int], dtype="float64",
     shape = tuple(shape)
     if dt.kind == "f":
         out = rng.uniform(lo, hi, shape)
+    elif dt.kind == "c":
+        out = rng.uniform(lo, hi, shape) + 1j * rng.uniform(lo, hi, shape)
     elif dt.kind in "iu":
         out = rng.integers(math.ceil(lo), math.floor(hi) + 1, shape)
     elif dt.kind == "b":

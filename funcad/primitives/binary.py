@@ -134,7 +134,7 @@ def _sub_jvp(primals, tangents):
 
 
 def _int_div_impl(x, y):
-    if x.dtype.kind == "f":
+    if x.dtype.kind in "fc":
         return np.true_divide(x, y)
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.floor_divide(x, y)
@@ -173,11 +173,23 @@ def _pow_dy(t, ans, x, y):
     return mul(t, mul(ew.log(safe_x), ans))
 
 
+def lexicographic(cmp, x, y):
+    """``cmp(x, y)`` (one of lt, le, gt, ge) in NumPy's order of complex numbers: by real
+    part, then by imaginary part (lax's orderings refuse complex, as JAX's do)."""
+    if get_aval(x).dtype.kind != "c":
+        return cmp(x, y)
+    from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
+    rx, ry = ew.real(x), ew.real(y)
+    strict = gt if cmp in (gt, ge) else lt
+    return or_(strict(rx, ry), and_(eq(rx, ry), cmp(ew.imag(x), ew.imag(y))))
+
+
 def _minmax_d(pick_x):
     def d(t, ans, x, y):
         # ties split the tangent evenly, as in JAX
         from funcad.primitives import elementwise as ew  # cycle: elementwise builds on binary
-        cmp = gt if pick_x else lt
+        base = gt if pick_x else lt
+        cmp = (lambda a, b: lexicographic(base, a, b)) if get_aval(x).dtype.kind == "c" else base
         w = add(ew.convert_element_type(cmp(x, y), get_aval(x).dtype),
                 mul(ew.convert_element_type(eq(x, y), get_aval(x).dtype), 0.5))
         return mul(t, w)
@@ -229,7 +241,7 @@ def _int_parts(sc, args):
 
 
 def _div_scalar(sc, args, avals, out, params):
-    if avals[0].dtype.kind == "f":
+    if avals[0].dtype.kind in "fc":
         return f"({args[0]} / {args[1]})"
     # lax.div on integers rounds toward zero (C), and gives 0 for a zero divisor
     x, y, q, r = _int_parts(sc, args)
@@ -250,6 +262,10 @@ def _extremum_scalar(cmp: str, bool_op: str):
         if dt == np.bool_:
             return f"({args[0]} {bool_op} {args[1]})"
         x, y = sc.hoist(args[0]), sc.hoist(args[1])
+        if dt.kind == "c":  # NumPy's lexicographic order; NaN wins, ties keep x
+            s = cmp[0]
+            return (f"({x} if {x}.real {s} {y}.real or ({x}.real == {y}.real and {x}.imag "
+                    f"{cmp} {y}.imag) or {x} != {x} else {y})")
         if dt.kind == "f":  # NumPy's np.maximum/np.minimum: NaN wins, ties keep x
             return f"({x} if {x} {cmp} {y} or {x} != {x} else {y})"
         return f"({x} if {x} {cmp} {y} else {y})"
@@ -290,24 +306,24 @@ _B = {}
 _B["add"] = binary("add", np.add, lambda t, a, x, y: t, lambda t, a, x, y: t,
                    _E(binop("+"), simplify=_zero_identity(True),
                       never_negzero=lambda rw, atoms: any(map(rw.never_negzero, atoms))),
-                   kinds="fi", linear=True, transpose=_add_transpose)
+                   kinds="fic", linear=True, transpose=_add_transpose)
 _B["sub"] = binary("sub", np.subtract, lambda t, a, x, y: t, _sub_dy,
                    _E(binop("-"), simplify=_zero_identity(False),
                       never_negzero=lambda rw, atoms: rw.never_negzero(atoms[0])),
-                   kinds="fi", linear=True, transpose=_sub_transpose, jvp=_sub_jvp)
+                   kinds="fic", linear=True, transpose=_sub_transpose, jvp=_sub_jvp)
 _B["mul"] = binary("mul", np.multiply, lambda t, a, x, y: mul(t, y),
                    lambda t, a, x, y: mul(x, t), _E(binop("*"), simplify=_mul_identity),
-                   kinds="fi", transpose=_mul_transpose)
+                   kinds="fic", transpose=_mul_transpose)
 _B["div"] = binary("div", _int_div_impl, lambda t, a, x, y: div(t, y), _div_dy, _E(_div_scalar),
-                   kinds="fi", transpose=_div_transpose, domain=((-3.0, 3.0), (0.5, 3.0)))
+                   kinds="fic", transpose=_div_transpose, domain=((-3.0, 3.0), (0.5, 3.0)))
 _B["rem"] = binary("rem", np.fmod, lambda t, a, x, y: t, _rem_dy, _E(_rem_scalar), kinds="fi",
                    domain=((-3.0, 3.0), (0.7, 3.0)))
-_B["pow"] = binary("pow", np.power, _pow_dx, _pow_dy, _E(binop("**")),
+_B["pow"] = binary("pow", np.power, _pow_dx, _pow_dy, _E(binop("**")), kinds="fc",
                    domain=((0.5, 3.0), (-2.0, 2.0)))
 _B["max"] = binary("max", np.maximum, _minmax_d(True), _minmax_d(False),
-                   _E(_extremum_scalar(">=", "|")), kinds="fib")
+                   _E(_extremum_scalar(">=", "|")), kinds="fibc")
 _B["min"] = binary("min", np.minimum, _minmax_d(False), _minmax_d(True),
-                   _E(_extremum_scalar("<=", "&")), kinds="fib")
+                   _E(_extremum_scalar("<=", "&")), kinds="fibc")
 _B["atan2"] = binary("atan2", np.arctan2, _atan2_d(0), _atan2_d(1),
                      _E(template("math.atan2({0}, {1})")), domain=((-3.0, 3.0), (0.5, 3.0)))
 _B["logaddexp"] = binary("logaddexp", np.logaddexp, _logaddexp_d(0, 1), _logaddexp_d(1, 1),
@@ -318,10 +334,13 @@ for _n, _f, _op in [("and", np.bitwise_and, "&"), ("or", np.bitwise_or, "|"),
                     ("xor", np.bitwise_xor, "^")]:
     _B[_n] = binary(_n, _f, None, None, _E(binop(_op)), kinds="bi",
                     test_dtypes=("bool", "int64"))
+# eq and ne take complex operands; the orderings do not (as in JAX: funcad.numpy orders
+# complex numbers lexicographically, as NumPy does, from the parts)
 for _n, _f, _op in [("eq", np.equal, "=="), ("ne", np.not_equal, "!="), ("lt", np.less, "<"),
                     ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
                     ("ge", np.greater_equal, ">=")]:
-    _B[_n] = binary(_n, _f, None, None, _E(binop(_op)), kinds="fib", out_dtype=bool_)
+    _B[_n] = binary(_n, _f, None, None, _E(binop(_op)), kinds="fibc" if _n in ("eq", "ne")
+                    else "fib", out_dtype=bool_)
 for _n, _p in _B.items():
     globals()[_n + "_p"] = _p
     _wrap_binary(_n if _n not in ("and", "or") else _n + "_", _p)

@@ -60,8 +60,9 @@ def _weak_leaves(leaves, avals) -> list:
     out = []
     for x, a in zip(leaves, avals):
         t = type(x)
-        if a.shape == () and (t is float and a.dtype.kind == "f" or
-                              t is int and a.dtype.kind in "iuf" or
+        if a.shape == () and (t is float and a.dtype.kind in "fc" or
+                              t is complex and a.dtype.kind == "c" or
+                              t is int and a.dtype.kind in "iufc" or
                               t is bool and a.dtype.kind == "b"):
             x = np.asarray(x, a.dtype)
         out.append(_as_leaf(x))

@@ -16,12 +16,13 @@ import math
 import numpy as np
 
 from funcad.codegen.scalar_rules import fast_kernels, math_call, template
-from funcad.core import Primitive, bool_, check_dtype, get_aval, is_float, per_primitive
+from funcad.core import (COMPLEX_OF, REAL_OF, Primitive, bool_, check_dtype, get_aval, is_float,
+                         per_primitive)
 from funcad.ir import Lit
 from funcad.lowering import Elementwise
 from funcad.primitives import binary as bi
-from funcad.primitives._family import (check_kind, elementwise_batch, rand_array, scalar_like,
-                                       strict_same, zero_jvp)
+from funcad.primitives._family import (binary_aval, check_kind, coerce2, elementwise_batch,
+                                       rand_array, scalar_like, strict_same, zero_jvp)
 from funcad.rule_util import Zero, instantiate, is_undefined, zeros_like_aval
 from funcad.tree_util import tree_map
 
@@ -53,11 +54,14 @@ def unary(name, impl, d, lowering, *, kinds="f", domain=((-3.0, 3.0),), out_dtyp
           jvp=None, **extra) -> Primitive:
     """Declare an elementwise unary primitive. ``d(t, ans, x)`` is the tangent of the output
     (None: the derivative is zero almost everywhere); ``lowering`` its
-    :class:`~funcad.lowering.Elementwise` description."""
+    :class:`~funcad.lowering.Elementwise` description; ``kinds`` the dtype kinds it takes
+    ("c": complex); ``out_dtype`` a dtype, or a function of the input dtype."""
 
     def abstract_eval(x):
         check_kind(name, x, kinds)
-        return x if out_dtype is None else x.update(dtype=out_dtype)
+        if out_dtype is None:
+            return x
+        return x.update(dtype=out_dtype(x.dtype) if callable(out_dtype) else out_dtype)
 
     if d is None:
         jvp = per_primitive(zero_jvp)
@@ -100,7 +104,7 @@ def _neg_transpose(ct, x):
 
 
 def _rsqrt_scalar(sc, args, avals, out, params):
-    return f"({sc.lit(1, out.dtype)} / math.sqrt({args[0]}))"
+    return f"({sc.lit(1, out.dtype)} / {math_call('math.sqrt')(sc, args, avals, out, params)})"
 
 
 def _logistic_scalar(sc, args, avals, out, params):
@@ -116,69 +120,90 @@ def _not_scalar(sc, args, avals, out, params):
     return f"(not {args[0]})" if out.dtype == np.bool_ else f"(~{args[0]})"
 
 
+def _abs_dtype(dt):
+    return REAL_OF.get(dt, dt)
+
+
+def _abs_d(t, ans, x):
+    if get_aval(x).dtype.kind != "c":
+        return bi.mul(t, sign(x))
+    # d|x| = Re(conj(x) t) / |x|, and 0 at x == 0 (JAX's rule)
+    az = bi.eq(ans, scalar_like(0.0, ans))
+    safe = complex_(select_n(az, ans, scalar_like(1.0, ans)), scalar_like(0.0, ans))
+    return real(bi.mul(t, bi.div(conj(x), safe)))
+
+
+def _sign_scalar(sc, args, avals, out, params):
+    if out.dtype.kind != "c":
+        return f"np.sign({args[0]})"
+    x = sc.hoist(args[0])  # NumPy 2: x / |x|, and 0 at 0
+    return f"({x} / abs({x}) if {x} != 0 else {x})"
+
+
 # The derivatives are written with the binary primitives (bi.mul, ...) and with this module's
 # own functions (cos, neg, ...), which the loop below the table defines before any rule runs.
 _E = Elementwise
 _U = {}
 _U["neg"] = unary("neg", np.negative, lambda t, ans, x: neg(t),
-                  _E(template("(-{0})"), cheap=True), kinds="fi", linear=True,
+                  _E(template("(-{0})"), cheap=True), kinds="fic", linear=True,
                   transpose=_neg_transpose)
-_U["abs"] = unary("abs", np.abs, lambda t, ans, x: bi.mul(t, sign(x)),
-                  _E(template("abs({0})")), kinds="fi")
-_U["sign"] = unary("sign", np.sign, None, _E(template("np.sign({0})")), kinds="fi")
+_U["abs"] = unary("abs", np.abs, _abs_d, _E(template("abs({0})")), kinds="fic",
+                  out_dtype=_abs_dtype)
+_U["sign"] = unary("sign", np.sign, None, _E(_sign_scalar), kinds="fic")
 _U["floor"] = unary("floor", np.floor, None, _E(template("np.floor({0})")))
 _U["ceil"] = unary("ceil", np.ceil, None, _E(template("np.ceil({0})")))
 _U["round"] = unary("round", np.round, None, _E(template("np.rint({0})")))
 _U["exp"] = unary("exp", np.exp, lambda t, ans, x: bi.mul(t, ans),
-                  _E(math_call("math.exp", "fexp")))
+                  _E(math_call("math.exp", "fexp")), kinds="fc")
 _U["exp2"] = unary("exp2", np.exp2, lambda t, ans, x: bi.mul(t, bi.mul(ans, _LN2)),
                    _E(math_call("np.exp2", "fexp2")))
 _U["expm1"] = unary("expm1", np.expm1, lambda t, ans, x: bi.mul(t, bi.add(ans, 1.0)),
                     _E(math_call("math.expm1", "fexpm1")))
 _U["log"] = unary("log", np.log, lambda t, ans, x: bi.div(t, x),
-                  _E(math_call("math.log", "flog")), domain=((0.1, 5.0),))
+                  _E(math_call("math.log", "flog")), domain=((0.1, 5.0),), kinds="fc")
 _U["log1p"] = unary("log1p", np.log1p, lambda t, ans, x: bi.div(t, bi.add(x, 1.0)),
                     _E(math_call("math.log1p", "flog1p")), domain=((-0.9, 5.0),))
 _U["sqrt"] = unary("sqrt", np.sqrt, lambda t, ans, x: bi.div(bi.mul(t, 0.5), ans),
-                   _E(math_call("math.sqrt")), domain=((0.1, 5.0),))
+                   _E(math_call("math.sqrt")), domain=((0.1, 5.0),), kinds="fc")
 _U["rsqrt"] = unary("rsqrt", lambda x: (1 / np.sqrt(x)).astype(x.dtype, copy=False),
                     lambda t, ans, x: bi.mul(t, bi.div(bi.mul(ans, -0.5), x)),
-                    _E(_rsqrt_scalar), domain=((0.1, 5.0),))
+                    _E(_rsqrt_scalar), domain=((0.1, 5.0),), kinds="fc")
 _U["cbrt"] = unary("cbrt", _cbrt_impl,
                    lambda t, ans, x: bi.div(t, bi.mul(bi.mul(ans, ans), 3.0)),
                    _E(template("np.cbrt({0})")), domain=((0.1, 5.0),))
 _U["sin"] = unary("sin", np.sin, lambda t, ans, x: bi.mul(t, cos(x)),
-                  _E(math_call("math.sin", "fsin"), trig=True))
+                  _E(math_call("math.sin", "fsin"), trig=True), kinds="fc")
 _U["cos"] = unary("cos", np.cos, lambda t, ans, x: neg(bi.mul(t, sin(x))),
-                  _E(math_call("math.cos", "fcos"), trig=True))
+                  _E(math_call("math.cos", "fcos"), trig=True), kinds="fc")
 _U["tan"] = unary("tan", np.tan,
                   lambda t, ans, x: bi.mul(t, bi.add(bi.mul(ans, ans), 1.0)),
-                  _E(math_call("math.tan")), domain=((-1.2, 1.2),))
+                  _E(math_call("math.tan")), domain=((-1.2, 1.2),), kinds="fc")
 _U["asin"] = unary("asin", np.arcsin,
                    lambda t, ans, x: bi.mul(t, rsqrt(bi.sub(1.0, bi.mul(x, x)))),
-                   _E(math_call("math.asin")), domain=((-0.9, 0.9),))
+                   _E(math_call("math.asin")), domain=((-0.9, 0.9),), kinds="fc")
 _U["acos"] = unary("acos", np.arccos,
                    lambda t, ans, x: neg(bi.mul(t, rsqrt(bi.sub(1.0, bi.mul(x, x))))),
-                   _E(math_call("math.acos")), domain=((-0.9, 0.9),))
+                   _E(math_call("math.acos")), domain=((-0.9, 0.9),), kinds="fc")
 _U["atan"] = unary("atan", np.arctan,
                    lambda t, ans, x: bi.div(t, bi.add(bi.mul(x, x), 1.0)),
-                   _E(math_call("math.atan", "fatan")))
+                   _E(math_call("math.atan", "fatan")), kinds="fc")
 _U["sinh"] = unary("sinh", np.sinh, lambda t, ans, x: bi.mul(t, cosh(x)),
-                   _E(math_call("math.sinh")))
+                   _E(math_call("math.sinh")), kinds="fc")
 _U["cosh"] = unary("cosh", np.cosh, lambda t, ans, x: bi.mul(t, sinh(x)),
-                   _E(math_call("math.cosh")))
+                   _E(math_call("math.cosh")), kinds="fc")
 _U["tanh"] = unary("tanh", np.tanh,
                    lambda t, ans, x: bi.mul(t, bi.sub(1.0, bi.mul(ans, ans))),
-                   _E(math_call("math.tanh", "ftanh")))
+                   _E(math_call("math.tanh", "ftanh")), kinds="fc")
 _U["asinh"] = unary("asinh", np.arcsinh,
                     lambda t, ans, x: bi.mul(t, rsqrt(bi.add(bi.mul(x, x), 1.0))),
-                    _E(math_call("math.asinh")))
+                    _E(math_call("math.asinh")), kinds="fc")
 _U["acosh"] = unary("acosh", np.arccosh,
-                    lambda t, ans, x: bi.mul(t, rsqrt(bi.mul(bi.sub(x, 1.0), bi.add(x, 1.0)))),
-                    _E(math_call("math.acosh")), domain=((1.1, 5.0),))
+                    lambda t, ans, x: bi.mul(t, bi.mul(rsqrt(bi.sub(x, 1.0)),
+                                                      rsqrt(bi.add(x, 1.0)))),
+                    _E(math_call("math.acosh")), domain=((1.1, 5.0),), kinds="fc")
 _U["atanh"] = unary("atanh", np.arctanh,
                     lambda t, ans, x: bi.div(t, bi.sub(1.0, bi.mul(x, x))),
-                    _E(math_call("math.atanh")), domain=((-0.9, 0.9),))
+                    _E(math_call("math.atanh")), domain=((-0.9, 0.9),), kinds="fc")
 _U["logistic"] = unary("logistic", _logistic_impl,
                        lambda t, ans, x: bi.mul(t, bi.mul(ans, bi.sub(1.0, ans))),
                        _E(_logistic_scalar))
@@ -195,6 +220,80 @@ for _n, _p in _U.items():
     globals()[_n + "_p"] = _p
     _wrap_unary(_n if _n != "not" else "not_", _p)
     __all__.append(_n + "_p")
+
+
+# ---------------------------------------------------------------------------------------------
+# Complex numbers: real, imag, conj and complex are linear (over the reals). Their transposes
+# are the plain transposes for the pairing <a, b> = Re(sum(a * b)) (JAX's convention: no
+# conjugation), so grad of a real function of z is vjp(1.0): |z|^2 gives 2 * conj(z).
+
+def _real_dtype(dt):
+    return REAL_OF[dt]
+
+
+def _real_transpose(ct, x):
+    return [complex_(ct, zeros_like_aval(get_aval(ct)))]
+
+
+def _imag_transpose(ct, x):
+    return [complex_(zeros_like_aval(get_aval(ct)), neg(ct))]
+
+
+def _conj_transpose(ct, x):
+    return [conj(ct)]
+
+
+def _complex_abstract(x, y):
+    a = binary_aval("complex", x, y)
+    check_kind("complex", a, "f")
+    return a.update(dtype=COMPLEX_OF[a.dtype])
+
+
+def _complex_impl(x, y):
+    # x + 1j * y would turn inf * 1j into nan + inf j; build the parts instead
+    out = np.empty(np.broadcast_shapes(x.shape, y.shape), COMPLEX_OF[x.dtype])
+    out.real, out.imag = x, y
+    return out
+
+
+def _complex_transpose(ct, x, y):
+    return [real(ct) if is_undefined(x) else None,
+            neg(imag(ct)) if is_undefined(y) else None]
+
+
+def _complex_scalar(sc, args, avals, out, params):
+    z = f"complex({args[0]}, {args[1]})"
+    return z if out.dtype == np.complex128 else f"np.complex64({z})"
+
+
+_C = {}
+_C["real"] = unary("real", np.real, lambda t, ans, x: real(t),
+                   _E(template("({0}).real"), cheap=True), kinds="c", out_dtype=_real_dtype,
+                   linear=True, transpose=_real_transpose)
+_C["imag"] = unary("imag", np.imag, lambda t, ans, x: imag(t),
+                   _E(template("({0}).imag"), cheap=True), kinds="c", out_dtype=_real_dtype,
+                   linear=True, transpose=_imag_transpose)
+_C["conj"] = unary("conj", np.conjugate, lambda t, ans, x: conj(t),
+                   _E(template("({0}).conjugate()"), cheap=True), kinds="c", linear=True,
+                   transpose=_conj_transpose)
+for _n, _p in _C.items():
+    globals()[_n + "_p"] = _p
+    _wrap_unary(_n, _p)
+    __all__.append(_n + "_p")
+
+complex_p = Primitive("complex", impl=_complex_impl, abstract_eval=_complex_abstract,
+                      linear=True, transpose=_complex_transpose,
+                      batch=per_primitive(elementwise_batch),
+                      lowering=_E(_complex_scalar), domain=((-3.0, 3.0), (-3.0, 3.0)))
+__all__.append("complex_p")
+
+
+@_export
+def complex_(x, y):
+    """``x + 1j * y`` elementwise, for real ``x`` and ``y`` of one dtype (lax.complex)."""
+    if isinstance(x, (int, float)) or isinstance(y, (int, float)):
+        x, y = coerce2(x, y)
+    return complex_p.bind(x, y)
 
 
 # integer_pow: x ** y for a static Python int y -------------------------------------------------
@@ -216,7 +315,7 @@ def _integer_pow_jvp(primals, tangents, *, y):
 
 
 def _integer_pow_abstract(x, *, y):
-    check_kind("integer_pow", x, "fi")
+    check_kind("integer_pow", x, "fic")
     if x.dtype.kind in "iu" and y < 0:
         raise TypeError(f"lax.integer_pow: integers cannot be raised to the negative power "
                         f"{y}; convert to float first")
@@ -360,6 +459,8 @@ def select_n(pred, *cases):
 # convert_element_type
 
 def _convert_impl(x, *, new_dtype):
+    if x.dtype.kind == "c" and np.dtype(new_dtype).kind != "c":
+        x = x.real  # JAX's rule: complex to real keeps the real part (NumPy's, unwarned)
     return x.astype(new_dtype)
 
 
@@ -385,6 +486,8 @@ def _convert_scalar(sc, args, avals, out, params):
         return args[0]
     if dst == np.bool_:
         return f"({args[0]} != 0)"
+    if src.kind == "c" and dst.kind != "c":
+        return f"np.{dst.name}(({args[0]}).real)"
     return f"np.{dst.name}({args[0]})"
 
 
@@ -412,7 +515,7 @@ def convert_element_type(x, new_dtype):
 # stop_gradient: the identity, with a zero derivative
 
 stop_gradient_p = unary("stop_gradient", lambda x: x, None, _E(template("{0}"), cheap=True),
-                        kinds="fib", test_dtypes=("float64",))
+                        kinds="fibc", test_dtypes=("float64", "complex128"))
 __all__.append("stop_gradient_p")
 
 

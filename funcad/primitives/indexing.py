@@ -265,6 +265,9 @@ _SCATTER_UFUNC = {"add": np.add, "mul": np.multiply, "min": np.minimum, "max": n
 def _scatter_abstract(x, indices, updates, *, mode):
     if mode not in ("set", "add", "mul", "min", "max"):
         raise TypeError(f"lax.scatter: mode must be set, add, mul, min or max; got {mode!r}")
+    if mode in ("min", "max") and x.dtype.kind == "c":
+        raise TypeError(f"lax.scatter: mode={mode!r} needs an order, which complex numbers "
+                        f"({x.str_short()}) do not have; use mode 'set', 'add' or 'mul'")
     want = _gather_abstract(x, indices)
     if updates.shape != want.shape or updates.dtype != x.dtype:
         raise TypeError(f"lax.scatter: updates must have shape {want.shape} and dtype "

@@ -80,7 +80,7 @@ def _reduce_sum_transpose(ct, x, *, axes):
 
 reduce_sum_p = Primitive("reduce_sum",
                          impl=lambda x, *, axes: _add_reduce(x, axes, x.dtype),
-                         abstract_eval=_reduce_abstract("reduce_sum", "fi"),
+                         abstract_eval=_reduce_abstract("reduce_sum", "fic"),
                          transpose=_reduce_sum_transpose, linear=True,
                          batch=per_primitive(_reduce_batch),
                          lowering=Reduce("sum", add_p),
@@ -122,12 +122,12 @@ def _np_reduce(ufunc):
 
 
 reduce_max_p = Primitive("reduce_max", impl=_np_reduce(np.maximum),
-                         abstract_eval=_reduce_abstract("reduce_max", "fib"),
+                         abstract_eval=_reduce_abstract("reduce_max", "fibc"),
                          jvp=per_primitive(_extremum_jvp), batch=per_primitive(_reduce_batch),
                          lowering=Reduce("max", max_p),
                          test_params=({"axes": (0,)}, {"axes": (0, 1)}))
 reduce_min_p = Primitive("reduce_min", impl=_np_reduce(np.minimum),
-                         abstract_eval=_reduce_abstract("reduce_min", "fib"),
+                         abstract_eval=_reduce_abstract("reduce_min", "fibc"),
                          jvp=per_primitive(_extremum_jvp), batch=per_primitive(_reduce_batch),
                          lowering=Reduce("min", min_p),
                          test_params=({"axes": (1,)},))
@@ -184,7 +184,7 @@ def _reduce_prod_jvp(primals, tangents, *, axes):
 
 reduce_prod_p = Primitive("reduce_prod",
                           impl=lambda x, *, axes: np.prod(x, axis=axes, dtype=x.dtype),
-                          abstract_eval=_reduce_abstract("reduce_prod", "fi"),
+                          abstract_eval=_reduce_abstract("reduce_prod", "fic"),
                           jvp=_reduce_prod_jvp, batch=per_primitive(_reduce_batch),
                           lowering=Reduce("prod", mul_p), domain=((-1.5, 1.5),),
                           test_params=({"axes": (0,)}, {"axes": (0, 1)}))
@@ -199,6 +199,7 @@ def reduce_prod(x, axes):
 
 def _arg_abstract(name):
     def abstract_eval(x, *, axis, index_dtype):
+        check_kind(name, x, "fib")  # complex has no order (JAX's rule)
         _check_axes(name, x, (axis,))
         if x.shape[axis] == 0:
             raise ValueError(f"lax.{name}: attempt to get {name} of an empty sequence")
@@ -287,7 +288,7 @@ def _cumsum_impl(x, *, axis, reverse):
 
 def _cumsum_abstract(x, *, axis, reverse):
     _check_axes("cumsum", x, (axis,))
-    check_kind("cumsum", x, "fi")
+    check_kind("cumsum", x, "fic")
     return x
 
 

@@ -31,6 +31,9 @@ def _sort_abstract(*operands, dimension, num_keys):
     x = operands[0]
     if x.ndim == 0:
         raise TypeError("lax.sort: the operand must have at least one axis, got a scalar")
+    if x.dtype.kind == "c":
+        raise TypeError(f"lax.sort: complex keys ({x.str_short()}) are not supported; sort by "
+                        f"a real key (lax.real(x), lax.abs(x)) and carry x as another operand")
     if not 0 <= dimension < x.ndim:
         raise TypeError(f"lax.sort: dimension {dimension} is out of range for rank {x.ndim}")
     for o in operands[1:]:
