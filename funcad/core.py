@@ -559,6 +559,8 @@ class Tracer:
     size = property(lambda self: self.aval.size)
     T = property(lambda self: _fnp().transpose(self))
     itemsize = property(lambda self: self.aval.dtype.itemsize)
+    real = property(lambda self: _fnp().real(self))
+    imag = property(lambda self: _fnp().imag(self))
     nbytes = property(lambda self: self.aval.size * self.aval.dtype.itemsize)
 
     @property
@@ -794,6 +796,11 @@ class Tracer:
 
     def dot(self, other):
         return _fnp().dot(self, other)
+
+    def conj(self):
+        return _fnp().conj(self)
+
+    conjugate = conj
 
     def diagonal(self, offset=0, axis1=0, axis2=1):
         return _fnp().diagonal(self, offset, axis1, axis2)

@@ -209,12 +209,15 @@ def _match_avals(who: str, root: str, tree, leaves, avals, whose: str, tangent: 
         weak = type(x) in (bool, int, float)
         v = _to_value(x)
         va = get_aval(v)
+        # a complex tangent for a real value would lose its imaginary part: refused
         ok_dtype = (va.dtype == a.dtype or weak or
-                    (tangent and (not is_float(a.dtype) or is_float(va.dtype))))
+                    (tangent and (not is_float(a.dtype) or is_float(va.dtype))
+                     and not (va.dtype.kind == "c" and a.dtype.kind != "c")))
         if va.shape != a.shape or not ok_dtype:
             paths = paths or leaf_paths(tree, root)
             fix = (f"an array of shape {a.shape}" if va.shape != a.shape else
-                   f"a float array (for example x.astype(np.{a.dtype.name}))" if tangent else
+                   f"a float array (for example x.astype(np.{a.dtype.name}); a complex one "
+                   f"only for a complex value)" if tangent else
                    f"an array of dtype {a.dtype.name} (for example x.astype(np.{a.dtype.name}))")
             raise TypeError(
                 f"{who} returned {paths[i]} of type {va.str_short()} (shape {va.shape}, dtype "

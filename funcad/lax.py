@@ -22,6 +22,7 @@ from funcad.primitives.fft import *  # noqa: F401,F403
 from funcad.primitives import binary as _bi, elementwise as _ew, shape as _sh
 
 slice = _sh.slice_  # noqa: A001  (JAX's name)
+complex = _ew.complex_  # noqa: A001  (JAX's name: lax.complex(x, y) is x + 1j * y)
 not_ = _ew.not_
 bitwise_not = _ew.not_
 bitwise_and = _bi.and_

@@ -31,8 +31,8 @@ def _close(got, want, rtol=1e-12):
     for g, w in zip(got, want):
         g, w = np.asarray(g), np.asarray(w)
         assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
-        if w.dtype.kind == "f":
-            tol = 1e-5 if w.dtype == np.float32 else rtol
+        if w.dtype.kind in "fc":
+            tol = 1e-5 if w.dtype in (np.float32, np.complex64) else rtol
             np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
         else:
             np.testing.assert_array_equal(g, w)

@@ -59,6 +59,7 @@ LAYERS = [
         "funcad.primitives.control", "funcad.interpreters.jit"]),
     ("lax", ["funcad.lax"]),
     ("numpy", ["funcad.numpy", "funcad.numpy._util", "funcad.numpy.ufuncs",
+               "funcad.numpy.complex_numbers",
                "funcad.numpy.reductions", "funcad.numpy.indexing", "funcad.numpy.shape",
                "funcad.numpy.creation", "funcad.numpy.linear", "funcad.numpy.linalg", "funcad.numpy.fft",
                "funcad.numpy._dispatch"]),

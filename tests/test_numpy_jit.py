@@ -139,6 +139,8 @@ def test_reductions_under_jit_match_numpy(name):
         rng = np.random.default_rng(1)
         cases = []
         for dt in DTYPES:
+            if name.startswith("arg") and dt.startswith("complex"):
+                continue   # refused, as in JAX (tests/test_numpy_reductions.py)
             x = sample(rng, dt, (3, 4, 2))
             for axis in (None, 0, -1):
                 cases.append((f"{name}({dt}, axis={axis})",

@@ -148,3 +148,38 @@ def _partial_args(fun, args, kwargs, argnums):
             full[i] = a
         return fun(*full, **kwargs)
     return f
+
+
+# ---------------------------------------------------------------------------------------------
+# Dtypes of derivatives: JAX's rules for complex numbers and holomorphic=True
+
+
+def check_holomorphic_input(who: str, dtype, holomorphic: bool, forward: bool) -> None:
+    """The input dtype rules of ``grad``/``jacrev`` (``forward`` False) and ``jacfwd``: with
+    ``holomorphic`` the inputs must be complex; without, forward mode takes real inputs only
+    (a complex tangent basis would need a choice of directions the user has not made)."""
+    dt = np.dtype(dtype)
+    if holomorphic and dt.kind != "c":
+        raise TypeError(f"{who} with holomorphic=True requires inputs with complex dtype, but "
+                        f"got {dt.name}. Convert them (x.astype(complex)) or drop "
+                        f"holomorphic=True.")
+    if forward and not holomorphic and dt.kind == "c":
+        raise TypeError(f"{who} requires real-valued inputs (a float dtype), but got "
+                        f"{dt.name}. For holomorphic differentiation, pass holomorphic=True. "
+                        f"For non-holomorphic functions of complex inputs, use funcad.jvp "
+                        f"directly (or split the input into real and imaginary parts).")
+
+
+def check_holomorphic_output(who: str, dtype, holomorphic: bool) -> None:
+    """The output dtype rules of ``grad`` and ``jacrev``: real outputs, or with
+    ``holomorphic`` complex ones."""
+    dt = np.dtype(dtype)
+    if holomorphic:
+        if dt.kind != "c":
+            raise TypeError(f"{who} with holomorphic=True requires outputs with complex "
+                            f"dtype, but got {dt.name}.")
+    elif dt.kind == "c":
+        raise TypeError(f"{who} requires real-valued outputs (a float dtype), but got "
+                        f"{dt.name}. For holomorphic differentiation, pass holomorphic=True. "
+                        f"For non-holomorphic functions with complex outputs, use funcad.vjp "
+                        f"directly (or differentiate the real and imaginary parts).")

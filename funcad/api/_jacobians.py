@@ -14,7 +14,8 @@ import numpy as np
 
 from funcad import numpy as fnp
 from funcad.api._args import (_argnums_tuple, _as_value, _check_argnums, _check_fun,
-                              _fun_name, _partial_args)
+                              _fun_name, _partial_args, check_holomorphic_input,
+                              check_holomorphic_output)
 from funcad.api._forward import jvp
 from funcad.api._reverse import _vjp
 from funcad.api._vmap import vmap
@@ -36,8 +37,12 @@ def _std_basis(leaves):
     return out, sizes
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
-    """Jacobian by forward mode: one batched jvp over the input basis (vmap of jvp)."""
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False):
+    """Jacobian by forward mode: one batched jvp over the input basis (vmap of jvp).
+
+    Inputs are real, or with ``holomorphic=True`` complex (and then so are the outputs), as
+    in JAX; a complex output of real inputs gives a complex Jacobian."""
     _check_fun("jacfwd", fun)
     _check_argnums("jacfwd", argnums, _fun_name(fun))
 
@@ -48,6 +53,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         d_leaves, d_tree = tree_flatten(dyn)
         d_leaves = [_as_value(x) for x in d_leaves]
         for leaf in d_leaves:
+            check_holomorphic_input("jacfwd", get_aval(leaf).dtype, holomorphic, forward=True)
             if not is_float(get_aval(leaf).dtype):
                 raise TypeError(f"jacfwd requires float inputs; got dtype {get_aval(leaf).dtype}")
         basis, sizes = _std_basis(d_leaves)
@@ -63,6 +69,9 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
         y, jt = vmap(push, in_axes=0, out_axes=(None, 0))(*basis)
         y_leaves, y_tree = tree_flatten(y)
+        if holomorphic:
+            for yl in y_leaves:
+                check_holomorphic_output("jacfwd", get_aval(yl).dtype, True)
         jt_leaves = tree_flatten(jt)[0]
         per_out = []
         for yl, j in zip(y_leaves, jt_leaves):
@@ -84,14 +93,21 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     return jac
 
 
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
-    """Jacobian by reverse mode: one batched vjp over the output basis (vmap of vjp)."""
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False):
+    """Jacobian by reverse mode: one batched vjp over the output basis (vmap of vjp).
+
+    Outputs are real (each row is then :func:`funcad.grad`'s convention for complex
+    inputs), or with ``holomorphic=True`` complex functions of complex inputs, as in JAX."""
     _check_fun("jacrev", fun)
     _check_argnums("jacrev", argnums, _fun_name(fun))
 
     def jac(*args, **kwargs):
         nums = _argnums_tuple("jacrev", argnums, len(args), _fun_name(fun))
         dyn = tuple(args[i] for i in nums)
+        for leaf in tree_flatten(dyn)[0]:
+            check_holomorphic_input("jacrev", get_aval(_as_value(leaf)).dtype, holomorphic,
+                                    forward=False)
         f = _partial_args(fun, args, kwargs, nums)
         res = _vjp(f, dyn, has_aux, "jacrev", _fun_name(fun))
         y, vjp_fn = res[0], res[1]
@@ -101,6 +117,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
             if not is_float(get_aval(leaf).dtype):
                 raise TypeError(f"jacrev requires float outputs; got dtype "
                                 f"{get_aval(leaf).dtype}")
+            check_holomorphic_output("jacrev", get_aval(leaf).dtype, holomorphic)
         basis, sizes = _std_basis(y_leaves)
 
         def pull(*ct_leaves):
@@ -125,8 +142,10 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 jacobian = jacrev
 
 
-def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
-    """The Hessian, as forward-over-reverse: ``jacfwd(jacrev(fun))``."""
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+            holomorphic: bool = False):
+    """The Hessian, as forward-over-reverse: ``jacfwd(jacrev(fun))`` (both with
+    ``holomorphic``)."""
     _check_fun("hessian", fun)
     _check_argnums("hessian", argnums, _fun_name(fun))
-    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)
+    return jacfwd(jacrev(fun, argnums, has_aux, holomorphic), argnums, has_aux, holomorphic)

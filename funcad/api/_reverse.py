@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from funcad.api._args import (_abstractify, _argnums_tuple, _as_value, _check_argnums,
-                              _check_fun, _flatten_fun,
+                              _check_fun, _flatten_fun, check_holomorphic_input,
+                              check_holomorphic_output,
                               _flatten_fun_aux, _fun_name, _partial_args, _split_aux)
 from funcad.api._forward import linearize_flat
 from funcad.core import get_aval, is_float
@@ -115,13 +116,14 @@ def linear_transpose(fun: Callable, *primals):
 
 
 def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-                   allow_int: bool = False):
+                   holomorphic: bool = False, allow_int: bool = False):
     """A function returning ``(fun(*args), gradient)`` (``((value, aux), gradient)`` with
-    ``has_aux``). ``fun`` must return a real scalar."""
-    return _value_and_grad(fun, argnums, has_aux, allow_int, "value_and_grad")
+    ``has_aux``). ``fun`` must return a real scalar (with ``holomorphic=True``, a complex
+    scalar of complex inputs). See :func:`grad` for complex inputs."""
+    return _value_and_grad(fun, argnums, has_aux, allow_int, "value_and_grad", holomorphic)
 
 
-def _value_and_grad(fun, argnums, has_aux, allow_int, who):
+def _value_and_grad(fun, argnums, has_aux, allow_int, who, holomorphic=False):
     _check_fun(who, fun)
     name = _fun_name(fun)
     _check_argnums(who, argnums, name)
@@ -132,10 +134,11 @@ def _value_and_grad(fun, argnums, has_aux, allow_int, who):
         dyn = (args[nums[0]],) if len(nums) == 1 else tuple([args[i] for i in nums])
         p_leaves, p_tree = tree_flatten(dyn)
         p_leaves = [_as_value(p) for p in p_leaves]
-        if not allow_int:
-            for leaf in p_leaves:
-                if get_aval(leaf).dtype.kind not in "fc":
-                    _raise_int_input(name, nums, dyn)
+        for leaf in p_leaves:
+            dt = get_aval(leaf).dtype
+            if not allow_int and dt.kind not in "fc":
+                _raise_int_input(name, nums, dyn)
+            check_holomorphic_input(who, dt, holomorphic, forward=False)
         outs, out_tree, aux, lin, mask = _linearize_tree(
             _partial_args(fun, args, kwargs, nums), p_leaves, p_tree, has_aux, "grad", name)
         value = tree_unflatten(out_tree, outs)
@@ -149,8 +152,12 @@ def _value_and_grad(fun, argnums, has_aux, allow_int, who):
             raise TypeError(f"grad requires a scalar output; {name} returned an array of "
                             f"shape {a.shape}. Use jacrev or vjp for non-scalar outputs (or "
                             f"sum the output).")
+        check_holomorphic_output(who, a.dtype, holomorphic)
         if not is_float(a.dtype):
             raise TypeError(f"grad requires a float output; {name} returned dtype {a.dtype}")
+        # JAX's convention: the cotangent 1 (1+0j when holomorphic). For a real f of complex
+        # z = x + iy this gives df/dx - i df/dy, the conjugate of the "steepest ascent"
+        # direction: grad(|z|**2)(z) == 2 * conj(z).
         g = _pullback(lin, mask, p_leaves, p_tree, [np.array(1, a.dtype)])
         g = g[0] if isinstance(argnums, int) else g
         if has_aux:
@@ -172,14 +179,22 @@ def _raise_int_input(name, nums, dyn):
 
 
 def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-         allow_int: bool = False):
+         holomorphic: bool = False, allow_int: bool = False):
     """The gradient of a scalar function, with respect to argument(s) ``argnums``.
+
+    ``fun`` returns a real scalar. Complex inputs follow JAX's convention: the gradient is
+    the vjp of the cotangent 1, ``df/dx - i df/dy`` for ``z = x + iy`` (so ``grad(lambda z:
+    abs(z) ** 2)(z) == 2 * conj(z)``; step along its conjugate to ascend). With
+    ``holomorphic=True`` ``fun`` maps complex inputs to a complex scalar and the result is
+    the complex derivative ``f'(z)``. A complex output without it is a TypeError.
 
     >>> import funcad, funcad.numpy as fnp
     >>> float(funcad.grad(fnp.sin)(0.0))
     1.0
+    >>> complex(funcad.grad(lambda z: fnp.abs(z) ** 2)(3 + 4j))
+    (6-8j)
     """
-    vg = _value_and_grad(fun, argnums, has_aux, allow_int, "grad")
+    vg = _value_and_grad(fun, argnums, has_aux, allow_int, "grad", holomorphic)
 
     @functools.wraps(fun)
     def g(*args, **kwargs):

@@ -9,9 +9,10 @@ built from lax primitives after promoting its operands to NumPy's dtypes and bro
 to a common shape.
 
 Promotion asks NumPy itself: for an elementwise function that mirrors a NumPy ufunc,
-``ufunc.resolve_dtypes`` names the loop NumPy would run (NEP 50: Python ``int``/``float`` are
-weak, so ``float32_array + 1.0`` stays float32). funcad holds only float64, float32, int64,
-int32 and bool, so where NumPy would compute in float16 or int8 (some functions of booleans)
+``ufunc.resolve_dtypes`` names the loop NumPy would run (NEP 50: Python ``int``/``float``/
+``complex`` are weak, so ``float32_array + 1.0`` stays float32 and ``float32_array * 1j`` is
+complex64). funcad holds only float64, float32, int64, int32, bool, complex128 and complex64,
+so where NumPy would compute in float16 or int8 (some functions of booleans)
 funcad uses the default float64 or int64: the fast path keeps NumPy's result only when
 funcad holds its dtype, and otherwise defers to the traced path (run on the eval interpreter).
 """

@@ -58,6 +58,19 @@ def _shape(x):
     return get_aval(x).shape
 
 
+def _magnitudes(who, x, ord, matrix):
+    """A complex operand of a norm as its elementwise |x|: vector norms, Frobenius and the
+    1/inf matrix norms are those of |x|; the singular-value norms are not (complex
+    decompositions are not there yet), so they raise."""
+    if get_aval(x).dtype.kind != "c":
+        return x
+    if matrix and ord in (2, -2, "nuc"):
+        raise TypeError(f"fnp.linalg.{who}: ord={ord!r} of a complex matrix needs its singular "
+                        f"values, and complex decompositions are not supported yet; use "
+                        f"ord='fro', 1 or inf, or split the matrix into real blocks")
+    return lax.abs(x)
+
+
 def _square(who, a):
     s = _shape(a)
     if len(s) < 2:
@@ -246,6 +259,9 @@ def norm(x, ord=None, axis=None, keepdims=False):
     (x,) = _floats(x)
     shape = _shape(x)
     nd = len(shape)
+    matrix = (axis is None and nd == 2 and ord is not None) or (
+        isinstance(axis, tuple) and len(axis) == 2)
+    x = _magnitudes("norm", x, ord, matrix)
     if axis is None:
         if ord is None or (ord in ("f", "fro") and nd == 2) or (
                 not isinstance(ord, str) and ord == 2 and nd == 1):
@@ -270,6 +286,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     """``np.linalg.vector_norm``: the vector norm over ``axis`` (all axes when None, several
     axes flattened together)."""
     (x,) = _floats(x)
+    x = _magnitudes("vector_norm", x, ord, False)
     shape = _shape(x)
     nd = len(shape)
     if axis is None:

@@ -109,8 +109,11 @@ def matmul(a, b):
 
 @eager(np.vdot)
 def vdot(a, b):
-    """``np.vdot`` for real arrays: the dot product of the flattened operands."""
+    """``np.vdot``: the dot product of the flattened operands, the first one conjugated
+    (``sum(conj(a) * b)``)."""
     (a, b), _ = _prepare(a, b)
+    if a.dtype.kind == "c":
+        a = lax.conj(a)
     sa, sb = _shape(a), _shape(b)
     na, nb = math.prod(sa), math.prod(sb)
     if na != nb:

@@ -318,6 +318,8 @@ def round(x, /, decimals: int = 0):  # noqa: A001
             return x
         raise NotImplementedError("fnp.round: negative decimals for traced integer arrays "
                                   "are not supported; round a float array instead")
+    if _dt(x).kind == "c":  # NumPy rounds both parts
+        return lax.complex_(round(lax.real(x), decimals), round(lax.imag(x), decimals))
     if decimals == 0:
         return lax.round(x)
     f = 10.0 ** decimals
@@ -450,7 +452,8 @@ _alias("atan2", arctan2)  # noqa: F821
 
 
 def _is_inf(x):
-    return lax.eq(lax.abs(x), scalar_like(np.inf, x))
+    ax = lax.abs(x)   # real for complex x: inf when either part is
+    return lax.eq(ax, scalar_like(np.inf, ax))
 
 
 def _hypot_body(x, y):
@@ -551,13 +554,14 @@ def sinc(x, /):
     if is_plain(x):
         return np.sinc(x)
     x = to_value(x)
-    x = lax.convert_element_type(x, float_dtype(x)) if get_aval(x).dtype.kind != "f" else x
+    x = lax.convert_element_type(x, float_dtype(x)) if get_aval(x).dtype.kind not in "fc" else x
     u = lax.mul(x, math.pi)
     u2 = lax.mul(u, u)
     series = scalar_like(_SINC_COEFFS[-1], u)
     for c in reversed(_SINC_COEFFS[:-1]):
         series = lax.add(lax.mul(series, u2), c)
-    near = lax.lt(lax.abs(u), scalar_like(_SINC_SERIES_BELOW, u))
+    au = lax.abs(u)   # real for complex u
+    near = lax.lt(au, scalar_like(_SINC_SERIES_BELOW, au))
     safe_u = lax.select_n(near, u, scalar_like(1, u))   # no 0 / 0, even in the unused branch
     return lax.select_n(near, lax.div(lax.sin(safe_u), safe_u), series)
 

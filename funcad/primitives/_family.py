@@ -123,7 +123,12 @@ def scalar_like(c, x):
 
 def scalar_of(c, x):
     """A Python scalar as a rank-0 array of x's dtype (binary primitives broadcast it)."""
-    return np.asarray(c, get_aval(x).dtype)
+    dt = get_aval(x).dtype
+    if type(c) is complex and dt.kind != "c":
+        raise TypeError(f"lax: the Python complex {c!r} cannot take the dtype of a {dt.name} "
+                        f"operand (lax does not promote); use funcad.numpy (fnp.multiply(x, "
+                        f"{c!r}), x * {c!r}) or convert x with lax.convert_element_type first")
+    return np.asarray(c, dt)
 
 
 PY_SCALARS = (int, float, bool, complex)
@@ -152,7 +157,8 @@ def rand_array(rng: np.random.Generator, shape: Sequence[int], dtype="float64",
         Shape of the result.
     dtype : dtype, optional
         Floats are uniform in ``[lo, hi)``; complex numbers have real and imaginary parts
-        uniform in ``[lo, hi)`` (a square of the complex plane); integers uniform on the integers in ``[lo, hi]``;
+        uniform in ``[lo, hi)`` (a square of the complex plane); integers uniform on the
+        integers in ``[lo, hi]``;
         bools are fair coin flips.
     lo, hi : float, optional
         The range (the primitive's domain for one argument).

@@ -496,7 +496,8 @@ convert_element_type_p = Primitive(
     jvp=_convert_jvp, transpose=_convert_transpose, linear=True,
     batch=per_primitive(elementwise_batch), lowering=Elementwise(_convert_scalar, cheap=True),
     test_params=({"new_dtype": np.dtype("float32")}, {"new_dtype": np.dtype("int32")},
-                 {"new_dtype": np.dtype("float64")}, {"new_dtype": np.dtype("bool")}))
+                 {"new_dtype": np.dtype("float64")}, {"new_dtype": np.dtype("bool")},
+                 {"new_dtype": np.dtype("complex128")}, {"new_dtype": np.dtype("complex64")}))
 __all__.append("convert_element_type_p")
 
 

@@ -54,7 +54,8 @@ def _dot_general_rule(ctx, eqn):
     (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
     xa, ya = x.aval, y.aval
     lf, rf = _free(xa.ndim, lc, lb), _free(ya.ndim, rc, rb)
-    blas = (xa.dtype.kind == "f" and xa.ndim and ya.ndim and lc
+    # Numba's np.dot calls BLAS for complex too (zgemm, cgemm)
+    blas = (xa.dtype.kind in "fc" and xa.ndim and ya.ndim and lc
             and out.aval.dtype == xa.dtype)
     if not blas:
         return _dot_loops(ctx, eqn, lf, rf)
