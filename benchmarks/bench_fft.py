@@ -30,19 +30,16 @@ import numpy as np
 
 import funcad
 import funcad.numpy as fnp
-from funcad import lax
 from benchmarks.harness import Case
 from benchmarks.optional import optional_import
 from funcad.primitives import fft as fft_mod
 
 
 def loss(m, y):
-    """The misfit written with the NumPy-like module ``m`` (funcad's real/imag from lax)."""
-    real, imag = (lax.real, lax.imag) if m is fnp else (m.real, m.imag)
-
+    """The misfit written with the NumPy-like module ``m``."""
     def f(x):
         r = m.fft.rfft(x) - y
-        return 0.5 * m.sum(real(r) ** 2 + imag(r) ** 2)
+        return 0.5 * m.sum(m.real(r) ** 2 + m.imag(r) ** 2)
     return f
 
 
