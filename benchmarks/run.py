@@ -52,7 +52,7 @@ import numpy as np
 
 from benchmarks.harness import run_case, table
 
-SUITES = ["grad", "vmap", "jit", "control", "checkpoint"]
+SUITES = ["grad", "vmap", "jit", "control", "checkpoint", "fft"]
 
 
 def versions() -> str:

@@ -18,6 +18,7 @@ from funcad.primitives.reductions import *  # noqa: F401,F403
 from funcad.primitives.linalg import *  # noqa: F401,F403
 from funcad.primitives.decompositions import *  # noqa: F401,F403
 from funcad.primitives.sorting import *  # noqa: F401,F403
+from funcad.primitives.fft import *  # noqa: F401,F403
 from funcad.primitives import binary as _bi, elementwise as _ew, shape as _sh
 
 slice = _sh.slice_  # noqa: A001  (JAX's name)

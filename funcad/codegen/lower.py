@@ -126,6 +126,7 @@ class _Function:
         self.dims: dict = {}
         self.lits: dict = {}
         self.imports: set = set()
+        self.modules: set = set()      # modules a rule imports (``ctx.import_module``)
         self.n_names = 0
         self.extra_args: list = []     # (name, value): constants of inner jaxprs
         self.uses_prange = False
@@ -242,6 +243,11 @@ class Lowerer:
         self.fn.uses_prange = value
 
     # -- the ctx API for rules ---------------------------------------------------------------
+    def import_module(self, module: str) -> None:
+        """Import ``module`` at the top of the generated file (``import numba`` for an
+        object-mode block)."""
+        self.fn.modules.add(module)
+
     def fresh(self, prefix: str) -> str:
         return self.em.fresh(prefix)
 
@@ -488,6 +494,8 @@ class Lowerer:
         if any("cmath." in line for line in self.em.flat_lines()):
             head.line("import cmath")  # complex functions (math's take only reals)
         head.line("import numpy as np")
+        for m in sorted(self.fn.modules):
+            head.line(f"import {m}")
         if self.uses_prange:
             head.line("from numba import prange")
         if self.imports:

@@ -7,7 +7,7 @@ build the computation from funcad primitives with the same broadcasting, type pr
 and complex64; where
 NumPy would compute in float16 or int8 (some functions of booleans) funcad uses float64 or
 int64. Modules: ``creation``, ``ufuncs`` (elementwise), ``reductions``, ``shape``,
-``indexing`` (``x[idx]`` and ``x.at[idx]``), ``linear`` and ``linalg``.
+``indexing`` (``x[idx]`` and ``x.at[idx]``), ``linear``, ``linalg`` and ``fft``.
 """
 from funcad.numpy._util import result_type  # noqa: F401
 from funcad.numpy.creation import *  # noqa: F401,F403
@@ -19,6 +19,7 @@ from funcad.numpy.ufuncs import *  # noqa: F401,F403
 from funcad.numpy.complex_numbers import *  # noqa: F401,F403
 from funcad.numpy.linear import *  # noqa: F401,F403
 from funcad.numpy import linalg  # noqa: F401
+from funcad.numpy import fft  # noqa: F401
 
 import numpy as _np
 

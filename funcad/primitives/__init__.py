@@ -3,4 +3,4 @@ first-order primitives in ``funcad.core.primitives``; the control-flow ones regi
 ``funcad.lax`` imports ``funcad.primitives.control`` (they sit a layer higher:
 docs/architecture.md, "Layers")."""
 from funcad.primitives import elementwise, binary, shape, indexing, reductions, linalg  # noqa: F401
-from funcad.primitives import decompositions, sorting, annotations  # noqa: F401
+from funcad.primitives import decompositions, sorting, annotations, fft  # noqa: F401
